@@ -1,0 +1,240 @@
+"""The workflow's plan: runs, the bundles that train them, paths and fingerprints.
+
+A *bundle* is the unit of work of the per-run stages (train, evaluate, geometry):
+up to `train.pack_size` runs that share dataset, arch, latent_dim, complexity and
+mask_ratio, trained by one job (one SLURM submission), each run keeping its own
+output directory.
+
+Bundle membership is recorded once, in `<results_dir>/bundles/<id>.json`, and never
+changed afterwards. Runs that are new to a study (a λ or seed added) go into new
+bundles, so adding runs never retrains finished ones; a bundle reruns only when
+something that affects all of its runs changes (settings of their group, or code).
+The files are small and safe to delete: runs are then regrouped, and runs whose
+outputs are complete stay complete.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cremodels.config import Run, expand_runs, model_settings, train_settings
+from cremodels.fingerprint import code_digest, settings_digest
+from cremodels.io import write_json
+
+# Files of a run directory, by the stage that writes them.
+RUN_FILES = {
+    "train": {"model": "model.pt", "history": "history.csv", "info": "run.json"},
+    "evaluate": {
+        "metrics": "metrics.json",
+        "latents": "latents.npz",
+        "examples": "examples.npz",
+    },
+    "geometry": {"geometry": "geometry.json"},
+}
+
+
+class PlanError(RuntimeError):
+    """The bundle registry cannot be read; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    id: str
+    runs: tuple[Run, ...]
+
+    @property
+    def group(self) -> Run:
+        """A representative run: every run of a bundle shares its group settings."""
+        return self.runs[0]
+
+
+def _bundle_id(runs: list[Run]) -> str:
+    first = runs[0]
+    digest = hashlib.sha256("\n".join(r.name for r in runs).encode()).hexdigest()[:8]
+    return f"{first.group.replace('/', '-')}-{digest}"
+
+
+def _read_registry(directory: Path) -> dict[str, list[Run]]:
+    bundles = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            with open(path) as f:
+                bundles[path.stem] = [Run(**r) for r in json.load(f)["runs"]]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise PlanError(
+                f"bundle registry file {path} is unreadable ({err}); delete it "
+                "(finished runs stay finished; unfinished ones are regrouped)"
+            ) from err
+    return bundles
+
+
+def assign_bundles(runs: list[Run], registry: Path, pack_size: int) -> list[Bundle]:
+    """Bundles covering `runs`: registered ones first, new ones for new runs."""
+    registry.mkdir(parents=True, exist_ok=True)
+    with open(registry / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        bundles = _read_registry(registry)
+        known = {run.name for members in bundles.values() for run in members}
+
+        # New runs: grouped by what they share, chunked seed by seed.
+        new = sorted(
+            (r for r in runs if r.name not in known),
+            key=lambda r: (r.group, r.seed, r.lam),
+        )
+        for _, members in itertools.groupby(new, key=lambda r: r.group):
+            members = list(members)
+            for start in range(0, len(members), pack_size):
+                chunk = members[start : start + pack_size]
+                bundle_id = _bundle_id(chunk)
+                write_json(
+                    registry / f"{bundle_id}.json",
+                    {"runs": [r.as_dict() for r in chunk]},
+                )
+                bundles[bundle_id] = chunk
+    wanted = {run.name for run in runs}
+    return [
+        Bundle(bundle_id, tuple(members))
+        for bundle_id, members in sorted(bundles.items())
+        if any(run.name in wanted for run in members)
+    ]
+
+
+class Plan:
+    """Everything the Snakemake rules need, computed once from a validated config."""
+
+    def __init__(self, config: dict, workflow_dir: Path):
+        self.config = config
+        self.workflow_dir = Path(workflow_dir)
+        self.results = Path(config["results_dir"])
+        self.runs = expand_runs(config)
+        self.bundles = assign_bundles(
+            self.runs, self.results / "bundles", config["train"]["pack_size"]
+        )
+        self.datasets = sorted({r.dataset for r in self.runs})
+        self._code: dict[str, str] = {}
+
+    # ------------------------------------------------------------ paths
+
+    def prepared(self, dataset: str) -> str:
+        return str(Path(self.config["data"]["root"]) / "prepared" / f"{dataset}.pt")
+
+    def run_dir(self, run: Run) -> Path:
+        return self.results / "runs" / run.name
+
+    def run_files(self, run: Run, stage: str) -> dict[str, str]:
+        return {
+            key: str(self.run_dir(run) / name) for key, name in RUN_FILES[stage].items()
+        }
+
+    def bundle_files(self, bundle: Bundle, stage: str) -> dict[str, dict[str, str]]:
+        """Output paths of a bundle's stage: run name -> file key -> path."""
+        return {run.name: self.run_files(run, stage) for run in bundle.runs}
+
+    def bundle_outputs(self, bundle: Bundle, stage: str) -> list[str]:
+        return [
+            p
+            for files in self.bundle_files(bundle, stage).values()
+            for p in files.values()
+        ]
+
+    def log(self, stage: str, name: str) -> str:
+        return str(self.results / "logs" / stage / f"{name}.log")
+
+    def checkpoint(self, bundle: Bundle) -> str:
+        return str(self.results / "checkpoints" / f"{bundle.id}.pt")
+
+    def all_run_files(self, stage: str, key: str) -> list[str]:
+        return [self.run_files(run, stage)[key] for run in self.runs]
+
+    # ------------------------------------------------------------ fingerprints
+
+    def code(self, script: str) -> str:
+        """Digest of a workflow script and the package code it imports."""
+        if script not in self._code:
+            path = self.workflow_dir / "workflow_scripts" / script
+            self._code[script] = code_digest(path)
+        return self._code[script]
+
+    def data_settings(self, dataset: str) -> dict:
+        data = self.config["data"]
+        source = data["sources"].get(dataset, {})
+        return {
+            "name": dataset,
+            "raw_dir": source.get("raw_dir"),
+            "checksums": source.get("checksums", {}),
+            "download": data["download"],
+            "val_fraction": data["val_fraction"],
+            "split_seed": data["split_seed"],
+        }
+
+    def train_settings(self, bundle: Bundle) -> dict:
+        return train_settings(self.config, bundle.group)
+
+    def model_settings(self, bundle: Bundle) -> dict:
+        return model_settings(self.config, bundle.group)
+
+    def fingerprint(self, stage: str, settings, script: str) -> str:
+        """What a stage's result depends on, besides its input files."""
+        return f"{stage}-{settings_digest(settings)}-{self.code(script)}"
+
+    def train_fingerprint(self, bundle: Bundle) -> str:
+        settings = {
+            "model": self.model_settings(bundle),
+            "train": self.train_settings(bundle),
+        }
+        return self.fingerprint("train", settings, "train.py")
+
+    # ------------------------------------------------------------ job payloads
+
+    def _named_runs(self, bundle: Bundle) -> list[dict]:
+        return [{**run.as_dict(), "name": run.name} for run in bundle.runs]
+
+    def train_job(self, bundle: Bundle) -> dict:
+        train = self.config["train"]
+        return {
+            "runs": self._named_runs(bundle),
+            "outputs": self.bundle_files(bundle, "train"),
+            "model_settings": self.model_settings(bundle),
+            "train_settings": self.train_settings(bundle),
+            "vectorize": train["vectorize"],
+            "device": train["device"],
+            "deterministic": train["deterministic"],
+            "checkpoint": self.checkpoint(bundle),
+            "fingerprint": self.train_fingerprint(bundle),
+            "threads": self.config["resources"]["train"]["threads"],
+            "eval_batch_size": self.config["evaluate"]["batch_size"],
+        }
+
+    def evaluate_job(self, bundle: Bundle) -> dict:
+        evaluate = self.config["evaluate"]
+        return {
+            "models": {
+                run.name: self.run_files(run, "train")["model"] for run in bundle.runs
+            },
+            "outputs": self.bundle_files(bundle, "evaluate"),
+            "batch_size": evaluate["batch_size"],
+            "train_latents": evaluate["train_latents"],
+            "examples": evaluate["examples"],
+            "device": self.config["train"]["device"],
+            "threads": self.config["resources"]["evaluate"]["threads"],
+        }
+
+    def geometry_job(self, bundle: Bundle) -> dict:
+        geometry = self.config["geometry"]
+        return {
+            "latents": {
+                run.name: self.run_files(run, "evaluate")["latents"]
+                for run in bundle.runs
+            },
+            "outputs": {
+                run.name: self.run_files(run, "geometry")["geometry"]
+                for run in bundle.runs
+            },
+            "silhouette_samples": geometry["silhouette_samples"],
+            "probe_max_iter": geometry["probe_max_iter"],
+        }

@@ -1,0 +1,105 @@
+"""Small raw files in the real on-disk formats, for tests of the loaders.
+
+* MNIST family: IDX files (big-endian magic 0x00000803 images / 0x00000801
+  labels, then the dimensions), gzip-compressed, under the original names.
+* CIFAR-10: `cifar-10-batches-py/` with pickled dicts {b"data": uint8 (N, 3072),
+  b"labels": [...]} per batch and `batches.meta` holding the label names.
+Images are class-dependent patterns plus noise, so a model can learn them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+MNIST_NAMES = {
+    ("train", "images"): "train-images-idx3-ubyte.gz",
+    ("train", "labels"): "train-labels-idx1-ubyte.gz",
+    ("test", "images"): "t10k-images-idx3-ubyte.gz",
+    ("test", "labels"): "t10k-labels-idx1-ubyte.gz",
+}
+CIFAR_BATCHES = [
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+]
+
+
+def sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _images(n: int, shape, seed: int):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    templates = np.random.default_rng(1234).integers(0, 256, size=(10, *shape))
+    noise = rng.integers(-40, 40, size=(n, *shape))
+    images = np.clip(templates[labels] + noise, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.uint8)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An IDX file of uint8 data, gzip-compressed."""
+    magic = 0x0800 | array.ndim
+    header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def make_mnist_raw(
+    directory: Path, n_train: int = 600, n_test: int = 200, seed: int = 0
+) -> dict[str, str]:
+    """The four MNIST-family .gz files; returns their sha256 digests by name."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n, offset in (("train", n_train, 0), ("test", n_test, 1)):
+        images, labels = _images(n, (28, 28), seed + offset)
+        write_idx(directory / MNIST_NAMES[(split, "images")], images)
+        write_idx(directory / MNIST_NAMES[(split, "labels")], labels)
+    return {name: sha256(directory / name) for name in MNIST_NAMES.values()}
+
+
+def make_cifar_raw(
+    directory: Path, n_per_batch: int = 100, seed: int = 0
+) -> dict[str, str]:
+    """`cifar-10-batches-py/` with six batches and the meta file; returns digests."""
+    folder = Path(directory) / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(CIFAR_BATCHES):
+        images, labels = _images(n_per_batch, (3, 32, 32), seed + i)
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels.tolist(),
+            b"data": images.reshape(n_per_batch, -1),
+            b"filenames": [f"{name}_{j}.png".encode() for j in range(n_per_batch)],
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    meta = {
+        b"label_names": [
+            c.encode()
+            for c in (
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            )
+        ]
+    }
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump(meta, f)
+    return {name: sha256(folder / name) for name in CIFAR_BATCHES + ["batches.meta"]}

@@ -1,0 +1,150 @@
+"""Config validation: bad configs are refused with the key path and what is allowed."""
+
+import copy
+
+import pytest
+
+from cremodels.config import (
+    ConfigError,
+    Run,
+    expand_runs,
+    format_lam,
+    train_settings,
+    validate_config,
+)
+from tests.conftest import TINY_CONFIG
+
+
+def _with(path: str, value):
+    """The tiny config with one key (dotted path, [i] for list items) replaced."""
+    config = copy.deepcopy(TINY_CONFIG)
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (
+            "grid.datasets",
+            ["imagenet"],
+            r"grid.datasets\[0\]: 'imagenet' is not one of",
+        ),
+        (
+            "grid.archs",
+            ["mlp"],
+            r"grid.archs\[0\]: 'mlp' is not one of \['fc', 'cnn', 'vit'\]",
+        ),
+        (
+            "grid.lams",
+            [0.0, 1.5],
+            r"grid.lams\[1\]: 1.5 is greater than the maximum of 1",
+        ),
+        ("grid.lams", [-0.1], r"grid.lams\[0\]: -0.1 is less than the minimum of 0"),
+        (
+            "grid.latent_dims",
+            [0],
+            r"grid.latent_dims\[0\]: 0 is less than the minimum of 1",
+        ),
+        ("grid.seeds", [], r"grid.seeds: \[\] should be non-empty"),
+        ("grid.seeds", "0", r"grid.seeds: '0' is not of type 'array'"),
+        ("train.epochs", "ten", r"train.epochs: 'ten' is not of type 'integer'"),
+        ("train.lr", 0, r"train.lr: 0 is less than or equal to the minimum of 0"),
+        (
+            "train.optimiser",
+            "sgd",
+            r"train: Additional properties are not allowed "
+            r"\('optimiser' was unexpected\); allowed keys: .*lr",
+        ),
+        (
+            "data.sources",
+            {"digits": {"raw_dirr": "/x"}},
+            r"data.sources.digits: Additional properties .*'raw_dirr'",
+        ),
+        (
+            "model.vit",
+            {"recon_loss_on": "some"},
+            r"model.vit.recon_loss_on: 'some' is not one of \['hidden', 'all'\]",
+        ),
+    ],
+)
+def test_bad_values_name_the_key_and_the_allowed_values(path, value, expected):
+    with pytest.raises(ConfigError, match=expected):
+        validate_config(_with(path, value))
+
+
+def test_every_problem_is_reported_at_once():
+    config = _with("grid.archs", ["mlp"])
+    config["grid"]["lams"] = [2.0]
+    with pytest.raises(ConfigError, match=r"2 problem\(s\)"):
+        validate_config(config)
+
+
+def test_missing_grid_key():
+    config = copy.deepcopy(TINY_CONFIG)
+    del config["grid"]["seeds"]
+    with pytest.raises(ConfigError, match="grid: 'seeds' is a required property"):
+        validate_config(config)
+
+
+def test_semantic_checks():
+    with pytest.raises(
+        ConfigError,
+        match=r"grid.latent_dims: 100 exceeds the input "
+        r"dimension 64 of digits",
+    ):
+        validate_config(_with("grid.latent_dims", [3, 100]))
+    with pytest.raises(ConfigError, match="collide"):
+        validate_config(_with("grid.lams", [0.1, 0.1000000001]))
+
+
+def test_defaults_are_filled_and_input_untouched():
+    original = copy.deepcopy(TINY_CONFIG)
+    config = validate_config(TINY_CONFIG)
+    assert TINY_CONFIG == original
+    assert config["results_dir"] == "results"
+    assert config["data"]["val_fraction"] == 0.1
+    assert config["train"]["pack_size"] == 16
+    assert config["resources"]["train"]["gpu"] == 0
+    assert config["model"]["vit"]["patch_size"]["mnist"] == 4
+
+
+def test_grid_expansion_and_overrides():
+    config = _with(
+        "train.overrides",
+        [
+            {"when": {"arch": "cnn"}, "set": {"lr": 0.02}},
+            {"when": {"arch": "cnn", "dataset": "digits"}, "set": {"epochs": 3}},
+        ],
+    )
+    config = validate_config(config)
+    runs = expand_runs(config)
+    assert len(runs) == 2 * 2 * 1 * 1 * 1  # archs x lams x latent x complexity x seeds
+    cnn = next(r for r in runs if r.arch == "cnn")
+    fc = next(r for r in runs if r.arch == "fc")
+    assert train_settings(config, cnn) == {
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 0.02,
+        "weight_decay": 0.0,
+    }
+    assert train_settings(config, fc)["lr"] == 0.01
+
+
+def test_run_names_are_stable():
+    run = Run("digits", "fc", 3, 1, 0.0, 0.25, 2)
+    assert run.name == "digits/fc/z3_c1/lam0.25_s2"
+    assert (
+        Run("mnist", "vit", 8, 2, 0.75, 1.0, 0).name == "mnist/vit/z8_c2_m0.75/lam1_s0"
+    )
+    assert [format_lam(v) for v in (0, 0.1, 0.10, 1.0, 0.125)] == [
+        "0",
+        "0.1",
+        "0.1",
+        "1",
+        "0.125",
+    ]
