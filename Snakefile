@@ -9,11 +9,15 @@ min_version("9.11")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/geometry.smk"
+include: "rules/probes.smk"
 include: "rules/aggregate.smk"
 include: "rules/plots.smk"
 

@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 FACTORS = ["dataset", "arch", "latent_dim", "complexity", "mask_ratio", "lam", "seed"]
 
 
-def run_row(info: dict, metrics: dict, geometry: dict) -> dict:
-    """The summary row of one run from its three record files."""
+def run_row(
+    info: dict, metrics: dict, geometry: dict, probes: dict | None = None
+) -> dict:
+    """The summary row of one run from its record files (probes: optional)."""
     run, environment = info["run"], info["environment"]
     row = {key: run[key] for key in FACTORS}
     row.update(
@@ -34,16 +36,35 @@ def run_row(info: dict, metrics: dict, geometry: dict) -> dict:
         peak_rss_mb=environment.get("peak_rss_mb"),
         peak_gpu_mb=environment.get("peak_gpu_mb"),
     )
-    row.update({k: v for k, v in metrics.items() if k != "device"})
-    row.update(geometry)
+    # records carry their fingerprint parts (for `cremodels.explain`), not metrics
+    row.update(
+        {
+            k: v
+            for k, v in metrics.items()
+            if k != "device" and not k.startswith("fingerprint")
+        }
+    )
+    row.update({k: v for k, v in geometry.items() if not k.startswith("fingerprint")})
+    row.update(
+        {
+            k: v
+            for k, v in (probes or {}).items()
+            if k != "device" and not k.startswith("fingerprint")
+        }
+    )
     return row
 
 
 def summarize(records: list[dict], out_path) -> pd.DataFrame:
-    """Write `summary.csv`: `records` are dicts of "info", "metrics" and
-    "geometry" file paths, one per run."""
+    """Write `summary.csv`: `records` are dicts of "info", "metrics",
+    "geometry" and (optionally) "probes" file paths, one per run."""
     rows = [
-        run_row(read_json(r["info"]), read_json(r["metrics"]), read_json(r["geometry"]))
+        run_row(
+            read_json(r["info"]),
+            read_json(r["metrics"]),
+            read_json(r["geometry"]),
+            read_json(r["probes"]) if r.get("probes") else None,
+        )
         for r in records
     ]
     frame = pd.DataFrame(rows).sort_values(FACTORS).reset_index(drop=True)

@@ -7,3 +7,6 @@ DATASETS = {
     "fashion_mnist": {"shape": (1, 28, 28), "classes": 10},
     "cifar10": {"shape": (3, 32, 32), "classes": 10},
 }
+
+# Architectures, each implemented in cremodels/models/<name>.py.
+ARCH_NAMES = ("fc", "cnn", "vit")

@@ -134,11 +134,28 @@ def _check_semantics(config: dict) -> None:
     for dataset in sorted(vit_datasets):
         side = DATASETS[dataset]["shape"][-1]
         patch = patch_sizes.get(dataset)
-        if patch is None or side % patch:
+        if patch is None or side % patch or patch >= side:
             problems.append(
                 f"model.vit.patch_size.{dataset}: {patch} does not divide the image "
                 f"side {side} (allowed: a divisor of {side} below {side})"
             )
+            continue
+        # every mask ratio in use must leave the encoder at least one patch
+        patches = (side // patch) ** 2
+        grid, masking = config["grid"], config["masking"]
+        ratios = []
+        if "vit" in grid["archs"] and dataset in grid["datasets"]:
+            ratios.append(
+                ("model.vit.mask_ratio", config["model"]["vit"]["mask_ratio"])
+            )
+        if masking.get("enabled") and dataset in masking.get("datasets", []):
+            ratios += [("masking.mask_ratios", r) for r in masking["mask_ratios"]]
+        for key, ratio in ratios:
+            if int(patches * (1 - ratio)) < 1:
+                problems.append(
+                    f"{key}: {ratio} keeps none of the {patches} patches of {dataset} "
+                    f"(patch size {patch}); allowed: at most {1 - 1 / patches:.4g}"
+                )
     if problems:
         lines = "\n  ".join(problems)
         raise ConfigError(f"invalid config ({len(problems)} problem(s)):\n  {lines}")

@@ -23,7 +23,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import math
+import pickle
 import shutil
+import struct
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +163,62 @@ def _missing_error(name: str, files, where: Path, raw_dir) -> DataError:
     )
 
 
+def _check_idx(path: Path, ndim: int) -> tuple[int, ...]:
+    """The shape an IDX file of unsigned bytes declares, after checking that its
+    magic number says so and that exactly that many bytes follow the header."""
+    content = gzip.decompress(path.read_bytes())
+    magic = bytes([0, 0, 0x08, ndim])
+    header = 4 + 4 * ndim
+    if len(content) < header or content[:4] != magic:
+        raise DataError(
+            f"{path}: not an IDX file of unsigned bytes with {ndim} dimension(s) "
+            f"(magic number {content[:4].hex() or 'missing'}, expected {magic.hex()})"
+        )
+    shape = struct.unpack(f">{ndim}I", content[4:header])
+    if len(content) - header != math.prod(shape):
+        raise DataError(
+            f"{path}: the IDX header declares shape {shape} ({math.prod(shape)} "
+            f"bytes) but {len(content) - header} bytes follow it; the file is "
+            "truncated or corrupt"
+        )
+    return shape
+
+
+def _check_cifar_file(path: Path) -> None:
+    """A CIFAR-10 python batch (or batches.meta) as distributed: a dict pickled by
+    Python 2, read the way torchvision reads it (latin-1 byte strings)."""
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+    except Exception as err:  # UnpicklingError, EOFError, ValueError, ...
+        raise DataError(
+            f"{path}: not a readable CIFAR-10 python batch "
+            f"({type(err).__name__}: {err}); the file is truncated or corrupt"
+        ) from err
+    keys = sorted(map(repr, entry)) if isinstance(entry, dict) else None
+    if path.name == "batches.meta":
+        if keys is None or len(entry.get("label_names", [])) != 10:
+            raise DataError(
+                f"{path}: expected a dict with 10 'label_names', found "
+                f"{keys or type(entry).__name__}"
+            )
+        return
+    data = entry.get("data") if keys is not None else None
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3 * 32 * 32
+        and len(entry.get("labels", [])) == len(data)
+    ):
+        raise DataError(
+            f"{path}: expected a dict with 'data' (N, 3072) uint8 and N 'labels' "
+            f"(pickled by Python 2, as distributed), found "
+            f"{keys or type(entry).__name__}"
+            + ("" if data is None else f" with data {getattr(data, 'shape', data)}")
+        )
+
+
 def _stage_mnist_family(name, root: Path, raw_dir, download, checksums) -> dict:
     """Put verified IDX files where torchvision's class reads them; return digests."""
     from torchvision import datasets
@@ -186,12 +245,21 @@ def _stage_mnist_family(name, root: Path, raw_dir, download, checksums) -> dict:
                 f"{name}: download failed ({err}); "
                 + str(_missing_error(name, list(accepted), raw, raw_dir))
             ) from err
-    digests = {}
+    digests, counts = {}, {}
     for file, allowed in accepted.items():
         digests[file] = verify_file(raw / file, allowed)
+        counts[file] = _check_idx(raw / file, 3 if "images" in file else 1)[0]
         unpacked = raw / file.removesuffix(".gz")
         with gzip.open(raw / file) as packed, open(unpacked, "wb") as out:
             shutil.copyfileobj(packed, out)
+    for split in ("train", "t10k"):
+        images = counts[f"{split}-images-idx3-ubyte.gz"]
+        labels = counts[f"{split}-labels-idx1-ubyte.gz"]
+        if images != labels:
+            raise DataError(
+                f"{name}: {raw / f'{split}-images-idx3-ubyte.gz'} holds {images} "
+                f"images but {raw / f'{split}-labels-idx1-ubyte.gz'} {labels} labels"
+            )
     return digests
 
 
@@ -235,9 +303,11 @@ def _stage_cifar10(root: Path, raw_dir, download, checksums) -> dict:
     missing = [f for f in accepted if not (root / f).is_file()]
     if missing:
         raise _missing_error("cifar10", missing, root, raw_dir)
-    return {
-        file: verify_file(root / file, allowed) for file, allowed in accepted.items()
-    }
+    digests = {}
+    for file, allowed in accepted.items():
+        digests[file] = verify_file(root / file, allowed)
+        _check_cifar_file(root / file)
+    return digests
 
 
 # ---------------------------------------------------------------- loaders
@@ -277,6 +347,14 @@ def _load_torchvision(name, root: Path, raw_dir, download, checksums):
             # config's extra ones; torchvision's own check knows only the former.
             def _check_integrity(self) -> bool:
                 return True
+
+            # batches.meta, too, was verified above (torchvision's loader would
+            # accept only the published file).
+            def _load_meta(self) -> None:
+                path = root / CIFAR_FOLDER / self.meta["filename"]
+                with open(path, "rb") as f:
+                    self.classes = pickle.load(f, encoding="latin1")["label_names"]
+                self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
 
         parts = [
             VerifiedCIFAR10(str(root), train=train, download=False)

@@ -90,6 +90,7 @@ def evaluate_job(
     examples: int = 8,
     device: str = "auto",
     threads: int = 1,
+    fingerprint_parts: dict | None = None,
 ) -> None:
     """Evaluate every run of a bundle; `models[name]` is the run's model file and
     `outputs[name]` maps "metrics", "latents" and "examples" to output paths."""
@@ -115,4 +116,11 @@ def evaluate_job(
         paths = outputs[name]
         save_npz(paths["latents"], **latents)
         save_npz(paths["examples"], **recon)
-        write_json(paths["metrics"], {**metrics, "device": torch_device.type})
+        write_json(
+            paths["metrics"],
+            {
+                **metrics,
+                "device": torch_device.type,
+                "fingerprint_parts": fingerprint_parts,
+            },
+        )

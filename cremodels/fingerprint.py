@@ -97,28 +97,41 @@ def _imported_files(path: Path) -> set[Path]:
     return found
 
 
-def code_files(entry: Path) -> list[Path]:
-    """`entry` and every `cremodels` file it reaches through imports, sorted."""
+def code_files(entry: Path, exclude=()) -> list[Path]:
+    """`entry` and every `cremodels` file it reaches through imports, sorted.
+
+    Files in `exclude` (and what only they import) are left out: a model module
+    of another architecture, say, which a run never executes.
+    """
+    skip = {Path(p).resolve() for p in exclude}
     seen, todo = set(), [Path(entry).resolve()]
     while todo:
         path = todo.pop()
-        if path in seen:
+        if path in seen or path in skip:
             continue
         seen.add(path)
         todo.extend(_imported_files(path) - seen)
     return sorted(seen)
 
 
-def code_digest(entry: Path, root: Path | None = None) -> str:
-    """Digest of the meaning of `entry` and the package code it imports."""
-    root = root or PACKAGE_DIR.parent
-    digest = hashlib.sha256()
-    for path in code_files(entry):
-        tree = _strip_docstrings(ast.parse(path.read_text()))
-        label = path.relative_to(root) if root in path.parents else path.name
-        digest.update(str(label).encode())
-        digest.update(ast.dump(tree, annotate_fields=False).encode())
-    return digest.hexdigest()[:16]
+def _label(path: Path) -> str:
+    root = PACKAGE_DIR.parent
+    return str(path.relative_to(root)) if root in path.parents else path.name
+
+
+def code_digests(entry: Path, exclude=()) -> dict[str, str]:
+    """Digest of the meaning of each file `entry` runs: its path -> AST digest."""
+    digests = {}
+    for path in code_files(entry, exclude):
+        tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
+        dump = ast.dump(tree, annotate_fields=False).encode()
+        digests[_label(path)] = hashlib.sha256(dump).hexdigest()[:16]
+    return digests
+
+
+def code_digest(entry: Path, exclude=()) -> str:
+    """One digest of the meaning of `entry` and the package code it imports."""
+    return settings_digest(code_digests(entry, exclude))
 
 
 def settings_digest(settings) -> str:

@@ -1,9 +1,9 @@
 """The workflow's plan: runs, the bundles that train them, paths and fingerprints.
 
-A *bundle* is the unit of work of the per-run stages (train, evaluate, geometry):
-up to `train.pack_size` runs that share dataset, arch, latent_dim, complexity and
-mask_ratio, trained by one job (one SLURM submission), each run keeping its own
-output directory.
+A *bundle* is the unit of work of the per-run stages (train, evaluate, geometry,
+probes): up to `train.pack_size` runs that share dataset, arch, latent_dim,
+complexity and mask_ratio, trained by one job (one SLURM submission), each run
+keeping its own output directory.
 
 Bundle membership is recorded once, in `<results_dir>/bundles/<id>.json`, and never
 changed afterwards. Runs that are new to a study (a λ or seed added) go into new
@@ -22,8 +22,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cremodels.catalog import ARCH_NAMES
 from cremodels.config import Run, expand_runs, model_settings, train_settings
-from cremodels.fingerprint import code_digest, settings_digest
+from cremodels.fingerprint import PACKAGE_DIR, code_digests, settings_digest
 from cremodels.io import write_json
 
 # Files of a run directory, by the stage that writes them.
@@ -34,7 +35,8 @@ RUN_FILES = {
         "latents": "latents.npz",
         "examples": "examples.npz",
     },
-    "geometry": {"geometry": "geometry.json"},
+    "geometry": {"geometry": "geometry.json", "angles": "geometry_angles.csv"},
+    "probes": {"probes": "probes.json"},
 }
 
 
@@ -116,7 +118,7 @@ class Plan:
             self.runs, self.results / "bundles", config["train"]["pack_size"]
         )
         self.datasets = sorted({r.dataset for r in self.runs})
-        self._code: dict[str, str] = {}
+        self._code: dict[tuple, dict[str, str]] = {}
 
     # ------------------------------------------------------------ paths
 
@@ -153,12 +155,24 @@ class Plan:
 
     # ------------------------------------------------------------ fingerprints
 
-    def code(self, script: str) -> str:
-        """Digest of a workflow script and the package code it imports."""
-        if script not in self._code:
+    def code(self, script: str, arch: str | None = None) -> dict[str, str]:
+        """Per-file digests of a workflow script and the package code it imports;
+        with `arch`, the model modules of the other architectures are left out,
+        so editing the ViT never retrains a CNN."""
+        key = (script, arch)
+        if key not in self._code:
+            others = (
+                [
+                    PACKAGE_DIR / "models" / f"{name}.py"
+                    for name in ARCH_NAMES
+                    if name != arch
+                ]
+                if arch
+                else []
+            )
             path = self.workflow_dir / "workflow_scripts" / script
-            self._code[script] = code_digest(path)
-        return self._code[script]
+            self._code[key] = code_digests(path, exclude=others)
+        return self._code[key]
 
     def data_settings(self, dataset: str) -> dict:
         data = self.config["data"]
@@ -178,16 +192,63 @@ class Plan:
     def model_settings(self, bundle: Bundle) -> dict:
         return model_settings(self.config, bundle.group)
 
-    def fingerprint(self, stage: str, settings, script: str) -> str:
-        """What a stage's result depends on, besides its input files."""
-        return f"{stage}-{settings_digest(settings)}-{self.code(script)}"
+    def fingerprint_parts(
+        self, stage: str, settings, script: str, arch: str | None = None
+    ) -> dict:
+        """What a stage's result depends on besides its input files: the settings
+        it reads and the code it runs (recorded with its outputs for `explain`)."""
+        return {"stage": stage, "settings": settings, "code": self.code(script, arch)}
 
-    def train_fingerprint(self, bundle: Bundle) -> str:
+    def fingerprint(
+        self, stage: str, settings, script: str, arch: str | None = None
+    ) -> str:
+        """The rule parameter that reruns a stage exactly when its parts change."""
+        parts = self.fingerprint_parts(stage, settings, script, arch)
+        return (
+            f"{stage}-{settings_digest(parts['settings'])}"
+            f"-{settings_digest(parts['code'])}"
+        )
+
+    def train_fingerprint_parts(self, bundle: Bundle) -> dict:
         settings = {
             "model": self.model_settings(bundle),
             "train": self.train_settings(bundle),
         }
-        return self.fingerprint("train", settings, "train.py")
+        return self.fingerprint_parts("train", settings, "train.py", bundle.group.arch)
+
+    def train_fingerprint(self, bundle: Bundle) -> str:
+        parts = self.train_fingerprint_parts(bundle)
+        return self.fingerprint(
+            "train", parts["settings"], "train.py", bundle.group.arch
+        )
+
+    def evaluate_fingerprint_parts(self, bundle: Bundle) -> dict:
+        return self.fingerprint_parts(
+            "evaluate", self.config["evaluate"], "evaluate.py", bundle.group.arch
+        )
+
+    def evaluate_fingerprint(self, bundle: Bundle) -> str:
+        return self.fingerprint(
+            "evaluate", self.config["evaluate"], "evaluate.py", bundle.group.arch
+        )
+
+    def geometry_fingerprint_parts(self, bundle: Bundle) -> dict:
+        return self.fingerprint_parts(
+            "geometry", self.config["geometry"], "geometry.py"
+        )
+
+    def geometry_fingerprint(self, bundle: Bundle) -> str:
+        return self.fingerprint("geometry", self.config["geometry"], "geometry.py")
+
+    def probes_fingerprint_parts(self, bundle: Bundle) -> dict:
+        return self.fingerprint_parts(
+            "probes", self.config["probes"], "probes.py", bundle.group.arch
+        )
+
+    def probes_fingerprint(self, bundle: Bundle) -> str:
+        return self.fingerprint(
+            "probes", self.config["probes"], "probes.py", bundle.group.arch
+        )
 
     # ------------------------------------------------------------ job payloads
 
@@ -206,6 +267,7 @@ class Plan:
             "deterministic": train["deterministic"],
             "checkpoint": self.checkpoint(bundle),
             "fingerprint": self.train_fingerprint(bundle),
+            "fingerprint_parts": self.train_fingerprint_parts(bundle),
             "threads": self.config["resources"]["train"]["threads"],
             "eval_batch_size": self.config["evaluate"]["batch_size"],
         }
@@ -222,6 +284,7 @@ class Plan:
             "examples": evaluate["examples"],
             "device": self.config["train"]["device"],
             "threads": self.config["resources"]["evaluate"]["threads"],
+            "fingerprint_parts": self.evaluate_fingerprint_parts(bundle),
         }
 
     def geometry_job(self, bundle: Bundle) -> dict:
@@ -231,10 +294,27 @@ class Plan:
                 run.name: self.run_files(run, "evaluate")["latents"]
                 for run in bundle.runs
             },
-            "outputs": {
-                run.name: self.run_files(run, "geometry")["geometry"]
-                for run in bundle.runs
-            },
+            "outputs": self.bundle_files(bundle, "geometry"),
             "silhouette_samples": geometry["silhouette_samples"],
             "probe_max_iter": geometry["probe_max_iter"],
+            "fingerprint_parts": self.geometry_fingerprint_parts(bundle),
+        }
+
+    def probes_job(self, bundle: Bundle) -> dict:
+        return {
+            "models": {
+                run.name: self.run_files(run, "train")["model"] for run in bundle.runs
+            },
+            "latents": {
+                run.name: self.run_files(run, "evaluate")["latents"]
+                for run in bundle.runs
+            },
+            "outputs": {
+                run.name: self.run_files(run, "probes")["probes"] for run in bundle.runs
+            },
+            "settings": self.config["probes"],
+            "device": self.config["train"]["device"],
+            "deterministic": self.config["train"]["deterministic"],
+            "threads": self.config["resources"]["probes"]["threads"],
+            "fingerprint_parts": self.probes_fingerprint_parts(bundle),
         }

@@ -99,12 +99,21 @@ def init_model(model_settings: dict, seed: int) -> torch.nn.Module:
 class ModelStack:
     """K models of one architecture; every method returns per-model results (K, ...).
 
-    With `vectorize`, the parameters are stacked along a new first axis and one
-    vmapped call runs all K models; otherwise the K modules run in a loop.
+    Inputs come as one batch per seed group, x (G, B, ...): models with the same
+    seed see the same samples; `group_of[k]` is the group of model k.
+
+    With `vectorize`, the parameters are stacked along a new first axis and the K
+    models run at once: through the architecture's own `stacked_forward` where it
+    has one (batched layers, in which the models of a group share one wide matrix
+    product on their common input), else through torch.func.vmap. Otherwise the K
+    modules run one after another.
     """
 
-    def __init__(self, models: list[torch.nn.Module], vectorize: bool):
+    def __init__(
+        self, models: list[torch.nn.Module], vectorize: bool, group_of: list[int]
+    ):
         self.k = len(models)
+        self.group_of = torch.tensor(group_of)
         self.vectorized = vectorize and self.k > 1
         if self.vectorized:
             self.params, self.buffers = stack_module_state(models)
@@ -117,51 +126,63 @@ class ModelStack:
             return list(self.params.values())
         return [p for model in self.models for p in model.parameters()]
 
-    def _call(self, x, noise, shared_x: bool):
+    def _call(self, x, noise, group_of):
         """(z, x_hat, logits, recon_weight) of every model, stacked on dim 0."""
-        if self.vectorized:
-
-            def one(params, buffers, x_k, noise_k):
-                out = functional_call(
-                    self.base, (params, buffers), (x_k,), {"noise": noise_k}
+        if not self.vectorized:
+            outs = [
+                model(x[g], None if noise is None else noise[k])
+                for k, (model, g) in enumerate(
+                    zip(self.models, group_of.tolist(), strict=True)
                 )
-                return tuple(t for t in out if t is not None)
+            ]
+            return tuple(
+                None if outs[0][i] is None else torch.stack([o[i] for o in outs])
+                for i in range(4)
+            )
+        members = x[group_of.to(x.device)] if len(x) > 1 else None  # (K, B, ...)
+        if noise is None and hasattr(self.base, "stacked_forward"):
+            # groups as they are when each is a contiguous, equal run of models
+            sizes = torch.bincount(group_of)
+            grouped = bool(
+                (sizes == sizes[0]).all()
+                and torch.equal(group_of, group_of.sort().values)
+            )
+            inputs = x if grouped else members
+            return tuple(
+                self.base.stacked_forward({**self.params, **self.buffers}, inputs)
+            )
 
-            in_x = None if shared_x else 0
-            in_noise = None if noise is None else 0
-            outs = vmap(one, in_dims=(0, 0, in_x, in_noise))(
-                self.params, self.buffers, x, noise
+        def one(params, buffers, x_k, noise_k):
+            out = functional_call(
+                self.base, (params, buffers), (x_k,), {"noise": noise_k}
             )
-            return outs if len(outs) == 4 else (*outs, None)
-        outs = []
-        for k, model in enumerate(self.models):
-            outs.append(
-                model(x if shared_x else x[k], None if noise is None else noise[k])
-            )
-        return tuple(
-            None if outs[0][i] is None else torch.stack([o[i] for o in outs])
-            for i in range(4)
+            return tuple(t for t in out if t is not None)
+
+        in_dims = (0, 0, None if members is None else 0, None if noise is None else 0)
+        outs = vmap(one, in_dims=in_dims)(
+            self.params, self.buffers, x[0] if members is None else members, noise
         )
+        return outs if len(outs) == 4 else (*outs, None)
 
-    def losses(self, x, y, lams, noise=None, shared_x=True):
-        """Total, MSE and CE per model, each (K,); `lams` is a (K,) tensor."""
-        _, x_hat, logits, weight = self._call(x, noise, shared_x)
-        mses, ces = [], []
-        for k in range(self.k):
-            x_k = x if shared_x else x[k]
-            y_k = y if shared_x else y[k]
-            w_k = None if weight is None else weight[k]
-            parts = cre_loss(lams[k], x_hat[k], x_k, logits[k], y_k, w_k)
-            mses.append(parts.mse)
-            ces.append(parts.ce)
-        mse, ce = torch.stack(mses), torch.stack(ces)
-        return lams * mse + (1 - lams) * ce, mse, ce
+    def losses(self, x, y, lams, noise=None):
+        """Total, MSE and CE per model, each (K,); `lams` is a (K,) tensor.
+
+        x (G, B, ...) and y (G, B) hold one batch per seed group."""
+        _, x_hat, logits, weight = self._call(x, noise, self.group_of)
+        if len(x) == 1:  # one seed group: every model has the same targets
+            target_x, target_y = x[0], y[0]
+        else:
+            index = self.group_of.to(x.device)
+            target_x, target_y = x[index], y[index]
+        parts = cre_loss(lams, x_hat, target_x, logits, target_y, weight)
+        return parts.total, parts.mse, parts.ce
 
     @torch.no_grad()
     def predict(self, x, batch_size: int = 4096):
-        """z, x_hat and logits of every model for the samples of x (no masking)."""
+        """z, x_hat and logits of every model for all samples of x (no masking)."""
+        everyone = torch.zeros(self.k, dtype=torch.long)  # one group: all of x
         parts = [
-            self._call(x[i : i + batch_size], None, True)[:3]
+            self._call(x[None, i : i + batch_size], None, everyone)[:3]
             for i in range(0, len(x), batch_size)
         ]
         return tuple(torch.cat([p[j] for p in parts], dim=1) for j in range(3))
@@ -244,14 +265,10 @@ def _epoch_permutations(generators, n: int, device):
     return [torch.randperm(n, generator=g).to(device) for g in generators]
 
 
-def _batch(data_x, data_y, perms, group_of, start, batch_size):
-    """Samples of this step: one batch per seed group, shared when there is one."""
+def _batch(data_x, data_y, perms, start, batch_size):
+    """This step's samples, one batch per seed group: x (G, B, ...), y (G, B)."""
     idx = [perm[start : start + batch_size] for perm in perms]
-    if len(perms) == 1:
-        return data_x[idx[0]], data_y[idx[0]], True
-    x = torch.stack([data_x[i] for i in idx])[group_of]  # (K, B, C, H, W)
-    y = torch.stack([data_y[i] for i in idx])[group_of]  # (K, B)
-    return x, y, False
+    return torch.stack([data_x[i] for i in idx]), torch.stack([data_y[i] for i in idx])
 
 
 @torch.no_grad()
@@ -294,19 +311,18 @@ def train_bundle(
     k = len(members)
     lams = torch.tensor([m.lam for m in members], dtype=torch.float32, device=device)
 
+    # Randomness: batch order per seed (shared by same-seed members), noise per member.
+    seeds = sorted({m.seed for m in members})
+    group_of = [seeds.index(m.seed) for m in members]
+    order_gens = [torch.Generator().manual_seed(s) for s in seeds]
+    noise_gens = [torch.Generator().manual_seed(m.seed + 7919) for m in members]
+
     # Models: each initialised from its own seed, exactly as if trained alone.
-    stack = ModelStack(
-        [init_model(model_settings, m.seed).to(device) for m in members], vectorize
-    )
+    models = [init_model(model_settings, m.seed).to(device) for m in members]
+    stack = ModelStack(models, vectorize, group_of)
     optimizer = torch.optim.Adam(
         stack.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
-
-    # Randomness: batch order per seed (shared by same-seed members), noise per member.
-    seeds = sorted({m.seed for m in members})
-    group_of = torch.tensor([seeds.index(m.seed) for m in members], device=device)
-    order_gens = [torch.Generator().manual_seed(s) for s in seeds]
-    noise_gens = [torch.Generator().manual_seed(m.seed + 7919) for m in members]
 
     n_train = len(data.train)
     steps = math.ceil(n_train / settings.batch_size)
@@ -373,11 +389,10 @@ def train_bundle(
             )
             for step in bar:
                 # batch: slices of this epoch's permutation
-                x, y, shared = _batch(
+                x, y = _batch(
                     data.train.x,
                     data.train.y,
                     perms,
-                    group_of,
                     step * settings.batch_size,
                     settings.batch_size,
                 )
@@ -385,7 +400,7 @@ def train_bundle(
                 noise = _noise(model_settings, noise_gens, batch, device)
 
                 # forward and loss: every model's own lam-weighted loss
-                total, mse, ce = stack.losses(x, y, lams, noise, shared)
+                total, mse, ce = stack.losses(x, y, lams, noise)
 
                 # backward and step: the sum separates, each model gets its gradient
                 optimizer.zero_grad(set_to_none=True)
@@ -463,6 +478,7 @@ def train_job(
     deterministic: bool = False,
     checkpoint=None,
     fingerprint: str = "",
+    fingerprint_parts: dict | None = None,
     threads: int = 1,
     eval_batch_size: int = 4096,
 ) -> None:
@@ -495,7 +511,9 @@ def train_job(
         settings,
         vectorize=vectorize,
         checkpoint_path=checkpoint,
-        fingerprint=fingerprint,
+        # a checkpoint fits only the same settings, code, members and layout
+        fingerprint=f"{fingerprint}|vectorize={vectorize}|"
+        + ",".join(m.name for m in members),
         device=torch_device,
         eval_batch_size=eval_batch_size,
     )
@@ -530,6 +548,7 @@ def train_job(
                 "bundle_seconds": seconds,
                 "job_wall_seconds": wall,
                 "fingerprint": fingerprint,
+                "fingerprint_parts": fingerprint_parts,
                 "environment": environment,
             },
         )

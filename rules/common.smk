@@ -11,16 +11,67 @@ sys.path.insert(0, workflow.basedir)  # the cremodels package of this checkout
 from cremodels.config import ConfigError, validate_config
 from cremodels.plan import Plan, PlanError
 
+INTEGER_RESOURCES = ("threads", "gpu", "mem_mb", "runtime_base", "runtime_per_run")
+
+
+def numeric_resources(config):
+    """The config with digit strings of its `resources` section as integers.
+
+    Nested `--config` values, and so the SLURM profile's `config:` entry, reach
+    the workflow as text (Snakemake reads them with YAML's BaseLoader).
+    """
+    stages = config.get("resources")
+    if not isinstance(stages, dict):
+        return config
+    fixed = {}
+    for stage, settings in stages.items():
+        if isinstance(settings, dict):
+            settings = {
+                key: (
+                    int(value)
+                    if key in INTEGER_RESOURCES
+                    and isinstance(value, str)
+                    and value.isdigit()
+                    else value
+                )
+                for key, value in settings.items()
+            }
+        fixed[stage] = settings
+    return {**config, "resources": fixed}
+
+
 # Validate the config before any job is planned; name every bad key.
 try:
-    CONFIG = validate_config(config)
+    CONFIG = validate_config(numeric_resources(config))
     PLAN = Plan(CONFIG, Path(workflow.basedir))
 except (ConfigError, PlanError) as err:
     raise WorkflowError(str(err)) from None
 
 RESULTS = CONFIG["results_dir"]
 PLOT_FORMATS = [f".{ext}" for ext in CONFIG["plots"]["formats"]]
-SUMMARY_FIGURES = ["accuracy_vs_lam", "mse_vs_lam", "tradeoff", "geometry_vs_lam"]
+SUMMARY_FIGURES = [
+    "accuracy_vs_lam",
+    "mse_vs_lam",
+    "tradeoff",
+    "geometry_vs_lam",
+    "probes_vs_lam",
+    "index_vs_latent",
+    "index_vs_complexity",
+]
+# The question each figure answers: its category in `snakemake --report`.
+FIGURE_CATEGORIES = {
+    "accuracy_vs_lam": "trade-off",
+    "mse_vs_lam": "trade-off",
+    "tradeoff": "trade-off",
+    "probes_vs_lam": "trade-off",
+    "reconstructions": "trade-off",
+    "index_vs_latent": "latent size",
+    "index_vs_complexity": "complexity",
+    "geometry_vs_lam": "geometry",
+    "latents_3d": "geometry",
+    "latents_pca": "geometry",
+    "masking": "masking",
+}
 
 
 wildcard_constraints:
@@ -33,21 +84,47 @@ def rule_name(stage, bundle):
 
 
 def job_resources(stage, bundle):
-    """Cluster resources of a bundle's job: runtime grows with its run count."""
+    """Cluster resources of a bundle's job, from config `resources.<stage>`.
+
+    The SLURM plugin turns them into --mem, --time, --gpus or --gres and
+    --partition (the rule's threads give --cpus-per-task). Runtime grows with the
+    bundle's run count and with each attempt, so a retry after a timeout gets more.
+    """
     res = CONFIG["resources"][stage]
+    minutes = res["runtime_base"] + res["runtime_per_run"] * len(bundle.runs)
     resources = {
         "mem_mb": res["mem_mb"],
-        "runtime": res["runtime_base"] + res["runtime_per_run"] * len(bundle.runs),
+        "runtime": lambda wildcards, attempt, minutes=minutes: minutes * attempt,
     }
-    if res["gpu"]:
-        resources["gpu"] = res["gpu"]
-    if res["gres"]:
-        resources["gres"] = res["gres"]
+    for key, resource in (
+        ("gpu", "gpu"),
+        ("gres", "gres"),
+        ("partition", "slurm_partition"),
+    ):
+        if res[key]:
+            resources[resource] = res[key]
     return resources
 
 
 def plot_outputs(figure):
     return multiext(f"{RESULTS}/plots/{{dataset}}/{figure}", *PLOT_FORMATS)
+
+
+def report_plot_outputs(figure, caption, category=None):
+    """A figure's output paths (every plot format) with one image, PNG or SVG if
+    made, marked for report.html: its caption (rst under report/, relative to
+    rules/), the question it answers as category, the dataset as subcategory."""
+    paths = [f"{RESULTS}/plots/{{dataset}}/{figure}{ext}" for ext in PLOT_FORMATS]
+    images = [i for i, ext in enumerate(PLOT_FORMATS) if ext in (".png", ".svg")]
+    shown = images[0] if images else 0
+    paths[shown] = report(
+        paths[shown],
+        caption=caption,
+        category=category or FIGURE_CATEGORIES[figure],
+        subcategory="{dataset}",
+        labels={"figure": figure},
+    )
+    return paths
 
 
 def runs_of(dataset):
@@ -93,12 +170,56 @@ def latent_3d_runs(dataset):
     return chosen
 
 
+def latent_pca_runs(dataset):
+    """Runs of the PCA latent figure: per arch, its largest latent size (if > 3)
+    at the smallest, middle and largest lam (first complexity, mask, seed)."""
+    chosen = []
+    runs = [r for r in runs_of(dataset) if r.latent_dim > 3]
+    for arch in sorted({r.arch for r in runs}):
+        of_arch = [r for r in runs if r.arch == arch]
+        pick = (
+            max(r.latent_dim for r in of_arch),
+            min(r.complexity for r in of_arch),
+            min(r.mask_ratio for r in of_arch),
+            min(r.seed for r in of_arch),
+        )
+        of_arch = sorted(
+            (
+                r
+                for r in of_arch
+                if (r.latent_dim, r.complexity, r.mask_ratio, r.seed) == pick
+            ),
+            key=lambda r: r.lam,
+        )
+        picks = {0, len(of_arch) // 2, len(of_arch) - 1}
+        chosen += [of_arch[i] for i in sorted(picks)]
+    return chosen
+
+
+def summary_figure_applies(dataset, figure):
+    """The trade-off index figures need two levels of the factor they vary."""
+    factor = {"index_vs_latent": "latent_dim", "index_vs_complexity": "complexity"}
+    if figure not in factor:
+        return True
+    return len({getattr(r, factor[figure]) for r in runs_of(dataset)}) > 1
+
+
 def final_targets():
-    targets = [f"{RESULTS}/summary.csv"]
+    targets = [
+        f"{RESULTS}/summary.csv",
+        f"{RESULTS}/claims.csv",
+        f"{RESULTS}/tradeoff_index.csv",
+    ]
     for dataset in PLAN.datasets:
-        figures = SUMMARY_FIGURES + ["reconstructions"]
+        figures = [f for f in SUMMARY_FIGURES if summary_figure_applies(dataset, f)]
+        figures.append("reconstructions")
         if latent_3d_runs(dataset):
             figures.append("latents_3d")
+        if latent_pca_runs(dataset):
+            figures.append("latents_pca")
+        masking = CONFIG["masking"]
+        if masking["enabled"] and dataset in masking["datasets"]:
+            figures.append("masking")
         targets += [
             f"{RESULTS}/plots/{dataset}/{figure}{ext}"
             for figure in figures

@@ -16,6 +16,7 @@ rule prepare_data:
             "data", PLAN.data_settings(wildcards.dataset), "prepare_data.py"
         ),
         settings=lambda wildcards: PLAN.data_settings(wildcards.dataset),
-        root=CONFIG["data"]["root"],
+        # <data.root>/prepared/<dataset>.pt -> <data.root>
+        root=lambda wildcards, output: str(Path(output.prepared).parents[1]),
     script:
         "../workflow_scripts/prepare_data.py"

@@ -17,7 +17,7 @@ for bundle in PLAN.bundles:
         resources:
             **job_resources("evaluate", bundle),
         params:
-            fingerprint=PLAN.fingerprint("evaluate", CONFIG["evaluate"], "evaluate.py"),
+            fingerprint=PLAN.evaluate_fingerprint(bundle),
             job=lambda wildcards, output, bundle=bundle: PLAN.evaluate_job(bundle),
         script:
             "../workflow_scripts/evaluate.py"

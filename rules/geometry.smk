@@ -15,7 +15,7 @@ for bundle in PLAN.bundles:
         resources:
             **job_resources("geometry", bundle),
         params:
-            fingerprint=PLAN.fingerprint("geometry", CONFIG["geometry"], "geometry.py"),
+            fingerprint=PLAN.geometry_fingerprint(bundle),
             job=lambda wildcards, output, bundle=bundle: PLAN.geometry_job(bundle),
         script:
             "../workflow_scripts/geometry.py"

@@ -2,8 +2,9 @@
 
 * MNIST family: IDX files (big-endian magic 0x00000803 images / 0x00000801
   labels, then the dimensions), gzip-compressed, under the original names.
-* CIFAR-10: `cifar-10-batches-py/` with pickled dicts {b"data": uint8 (N, 3072),
-  b"labels": [...]} per batch and `batches.meta` holding the label names.
+* CIFAR-10: `cifar-10-batches-py/` with dicts {"data": uint8 (N, 3072),
+  "labels": [...]} per batch and `batches.meta` holding the label names, pickled
+  as the distributed files were, by Python 2 (`python2_pickle`).
 Images are class-dependent patterns plus noise, so a model can learn them.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import pickle
 import struct
 from pathlib import Path
@@ -23,6 +25,18 @@ MNIST_NAMES = {
     ("test", "images"): "t10k-images-idx3-ubyte.gz",
     ("test", "labels"): "t10k-labels-idx1-ubyte.gz",
 }
+CIFAR_LABELS = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 CIFAR_BATCHES = [
     "data_batch_1",
     "data_batch_2",
@@ -67,39 +81,57 @@ def make_mnist_raw(
     return {name: sha256(directory / name) for name in MNIST_NAMES.values()}
 
 
+class _Python2Pickler(pickle._Pickler):
+    """Pickles like Python 2's cPickle: every str and bytes as a byte string
+    (SHORT_BINSTRING/BINSTRING) and numpy under its Python 2 module names."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def _save_byte_string(self, obj):
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = _save_byte_string
+    dispatch[bytes] = _save_byte_string
+
+    def save_global(self, obj, name=None):
+        module = getattr(obj, "__module__", "") or ""
+        if module.startswith("numpy._core"):
+            old = module.replace("numpy._core", "numpy.core")
+            name = name or obj.__qualname__
+            self.write(pickle.GLOBAL + f"{old}\n{name}\n".encode())
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def python2_pickle(obj) -> bytes:
+    """`obj` pickled as Python 2 pickled the distributed CIFAR-10 files."""
+    buffer = io.BytesIO()
+    _Python2Pickler(buffer, protocol=2).dump(obj)
+    return buffer.getvalue()
+
+
 def make_cifar_raw(
     directory: Path, n_per_batch: int = 100, seed: int = 0
 ) -> dict[str, str]:
-    """`cifar-10-batches-py/` with six batches and the meta file; returns digests."""
+    """`cifar-10-batches-py/` with six batches and the meta file, pickled as the
+    distributed files are; returns their digests by name."""
     folder = Path(directory) / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(CIFAR_BATCHES):
         images, labels = _images(n_per_batch, (3, 32, 32), seed + i)
         batch = {
-            b"batch_label": name.encode(),
-            b"labels": labels.tolist(),
-            b"data": images.reshape(n_per_batch, -1),
-            b"filenames": [f"{name}_{j}.png".encode() for j in range(n_per_batch)],
+            "batch_label": name,
+            "labels": labels.tolist(),
+            "data": images.reshape(n_per_batch, -1),
+            "filenames": [f"{name}_{j}.png" for j in range(n_per_batch)],
         }
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-    meta = {
-        b"label_names": [
-            c.encode()
-            for c in (
-                "airplane",
-                "automobile",
-                "bird",
-                "cat",
-                "deer",
-                "dog",
-                "frog",
-                "horse",
-                "ship",
-                "truck",
-            )
-        ]
-    }
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump(meta, f)
+        (folder / name).write_bytes(python2_pickle(batch))
+    meta = {"label_names": CIFAR_LABELS, "num_cases_per_batch": n_per_batch}
+    (folder / "batches.meta").write_bytes(python2_pickle(meta))
     return {name: sha256(folder / name) for name in CIFAR_BATCHES + ["batches.meta"]}

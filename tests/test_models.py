@@ -93,3 +93,27 @@ def test_same_seed_same_initial_weights():
         not torch.equal(pa, pc)
         for pa, pc in zip(a.state_dict().values(), c.state_dict().values(), strict=True)
     )
+
+
+@pytest.mark.parametrize("groups", [1, 2, 6])
+def test_fc_batched_layers_equal_each_model_alone(groups):
+    from torch.func import stack_module_state
+
+    torch.manual_seed(0)
+    models = [
+        build_model(
+            arch="fc",
+            input_shape=(1, 28, 28),
+            num_classes=10,
+            latent_dim=5,
+            complexity=2,
+        )
+        for _ in range(6)
+    ]
+    params, _ = stack_module_state(models)
+    x = torch.rand(groups, 16, 1, 28, 28)  # one batch per group of 6/groups models
+    stacked = models[0].stacked_forward(params, x)
+    for k, model in enumerate(models):
+        alone = model(x[k // (6 // groups)])
+        for mine, theirs in zip(stacked[:3], alone[:3], strict=True):
+            torch.testing.assert_close(mine[k], theirs, rtol=1e-5, atol=1e-6)

@@ -5,11 +5,12 @@ from cremodels.logs import log_to
 
 log_to(snakemake.log[0])
 records = [
-    {"info": info, "metrics": metrics, "geometry": geometry}
-    for info, metrics, geometry in zip(
+    {"info": info, "metrics": metrics, "geometry": geometry, "probes": probes}
+    for info, metrics, geometry, probes in zip(
         snakemake.input.info,
         snakemake.input.metrics,
         snakemake.input.geometry,
+        snakemake.input.probes,
         strict=True,
     )
 ]

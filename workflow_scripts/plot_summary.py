@@ -10,4 +10,5 @@ summary_figure(
     dataset=snakemake.wildcards.dataset,
     outputs=list(snakemake.output),
     dpi=snakemake.params.dpi,
+    vit_mask_ratio=snakemake.params.vit_mask_ratio,
 )

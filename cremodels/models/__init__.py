@@ -11,17 +11,10 @@ from __future__ import annotations
 from cremodels.models.base import CRE, CREOutput, count_parameters
 from cremodels.models.cnn import CNN_LEVELS, CNNCRE
 from cremodels.models.fc import FC_LEVELS, FCCRE
+from cremodels.models.vit import VIT_LEVELS, ViTCRE
 
-ARCHS = {"fc": FCCRE, "cnn": CNNCRE}
-LEVELS = {"fc": FC_LEVELS, "cnn": CNN_LEVELS}
-
-try:  # the ViT-CRE lives in its own module; registered when present
-    from cremodels.models.vit import VIT_LEVELS, ViTCRE
-
-    ARCHS["vit"] = ViTCRE
-    LEVELS["vit"] = VIT_LEVELS
-except ImportError:  # pragma: no cover - only while the module does not exist
-    pass
+ARCHS = {"fc": FCCRE, "cnn": CNNCRE, "vit": ViTCRE}
+LEVELS = {"fc": FC_LEVELS, "cnn": CNN_LEVELS, "vit": VIT_LEVELS}
 
 __all__ = ["CRE", "CREOutput", "build_model", "count_parameters", "ARCHS", "LEVELS"]
 

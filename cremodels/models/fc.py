@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cremodels.models.base import CRE
+from cremodels.models.base import CRE, CREOutput
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,40 @@ def _mlp(widths: list[int]) -> list[nn.Module]:
     return layers
 
 
+def stacked_linear(h, weight, bias):
+    """K linear layers at once: weight (K, out, in), bias (K, out).
+
+    h is (G, B, in) with G dividing K: the K/G consecutive models of a group all
+    read the group's input, so their layers become one wide matrix product.
+    Returns (K, B, out).
+    """
+    k, out, width_in = weight.shape
+    groups = h.shape[0]
+    if groups == k:
+        return torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+    per_group = k // groups
+    wide = weight.view(groups, per_group * out, width_in).transpose(1, 2)
+    y = torch.bmm(h, wide)  # (G, B, per_group * out)
+    y = y.view(groups, -1, per_group, out).transpose(1, 2).reshape(k, -1, out)
+    return y + bias.unsqueeze(1)
+
+
+def _stacked_sequential(layers: nn.Sequential, prefix: str, params: dict, h):
+    """Run a Sequential of Linear/ReLU/Sigmoid layers for K stacked models."""
+    for i, layer in enumerate(layers):
+        if isinstance(layer, nn.Linear):
+            h = stacked_linear(
+                h, params[f"{prefix}.{i}.weight"], params[f"{prefix}.{i}.bias"]
+            )
+        elif isinstance(layer, nn.ReLU):
+            h = torch.relu(h)
+        elif isinstance(layer, nn.Sigmoid):
+            h = torch.sigmoid(h)
+        elif not isinstance(layer, nn.Flatten):  # inputs arrive flattened
+            raise TypeError(f"no stacked version of {type(layer).__name__}")
+    return h
+
+
 class FCCRE(CRE):
     def __init__(
         self, *, input_shape, num_classes: int, latent_dim: int, complexity: int
@@ -57,3 +91,19 @@ class FCCRE(CRE):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(-1, *self.input_shape)  # (B, C, H, W)
+
+    def stacked_forward(self, params: dict, x: torch.Tensor) -> CREOutput:
+        """K models at once (see cremodels.train.ModelStack).
+
+        params: this model's parameters, each with a leading K axis; x: (G, B, C,
+        H, W), one batch per group of K/G consecutive models. Returns outputs of
+        shape (K, B, ...).
+        """
+        h = x.flatten(2)  # (G, B, C*H*W)
+        z = _stacked_sequential(self.encoder, "encoder", params, h)  # (K, B, latent)
+        pixels = _stacked_sequential(self.decoder, "decoder", params, z)
+        logits = stacked_linear(
+            z, params["classifier.weight"], params["classifier.bias"]
+        )
+        x_hat = pixels.view(*pixels.shape[:2], *self.input_shape)  # (K, B, C, H, W)
+        return CREOutput(z=z, x_hat=x_hat, logits=logits)
