@@ -121,7 +121,7 @@ def decoder_probe_mse(
     torch.manual_seed(seed)
     model = build_model(**model_settings).to(z_train.device)
     parameters = decoder_parameters(model, z_train.shape[1])
-    optimizer = torch.optim.Adam(parameters, lr=lr)
+    optimizer = torch.optim.Adam(parameters, lr=lr, fused=True)
     order = torch.Generator().manual_seed(seed)
 
     # training: only decode() runs, so only the decoder path moves

@@ -96,17 +96,22 @@ def init_model(model_settings: dict, seed: int) -> torch.nn.Module:
 # ---------------------------------------------------------------- model stacks
 
 
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack, without the copy when there is a single tensor."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
+
+
 class ModelStack:
     """K models of one architecture; every method returns per-model results (K, ...).
 
     Inputs come as one batch per seed group, x (G, B, ...): models with the same
     seed see the same samples; `group_of[k]` is the group of model k.
 
-    With `vectorize`, the parameters are stacked along a new first axis and the K
-    models run at once: through the architecture's own `stacked_forward` where it
-    has one (batched layers, in which the models of a group share one wide matrix
-    product on their common input), else through torch.func.vmap. Otherwise the K
-    modules run one after another.
+    With `vectorize`, the K models run at once on stacked parameters: through the
+    architecture's own batched layers where it has them (`stacked_forward`, with
+    `stack_parameters` choosing the layout, in which the models of a seed group
+    share one wide product on their common input), else through torch.func.vmap
+    over a leading model axis. Otherwise the K modules run one after another.
     """
 
     def __init__(
@@ -115,39 +120,43 @@ class ModelStack:
         self.k = len(models)
         self.group_of = torch.tensor(group_of)
         self.vectorized = vectorize and self.k > 1
-        if self.vectorized:
-            self.params, self.buffers = stack_module_state(models)
-            self.base = copy.deepcopy(models[0]).to("meta")
-        else:
+        if not self.vectorized:
             self.models = models
+            return
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.params, self.buffers = stack_module_state(models)
+        self.batched_layers = hasattr(self.base, "stacked_forward")
+        if self.batched_layers:
+            # seed groups stay shared when each is a contiguous, equal run of models
+            sizes = torch.bincount(self.group_of)
+            contiguous = torch.equal(self.group_of, self.group_of.sort().values)
+            shared = contiguous and bool((sizes == sizes[0]).all())
+            self.groups = len(sizes) if shared else self.k
+            self.params = self.base.stack_parameters(self.params, self.groups)
 
     def parameters(self) -> list[torch.Tensor]:
         if self.vectorized:
             return list(self.params.values())
         return [p for model in self.models for p in model.parameters()]
 
-    def _call(self, x, noise, group_of):
-        """(z, x_hat, logits, recon_weight) of every model, stacked on dim 0."""
+    def _call(self, x, noise):
+        """(z, x_hat, logits, recon_weight) of every model, stacked on dim 0;
+        x holds one batch per seed group (G, B, ...), or one for all (1, B, ...)."""
+        index = self.group_of.to(x.device)
         if not self.vectorized:
             outs = [
-                model(x[g], None if noise is None else noise[k])
-                for k, (model, g) in enumerate(
-                    zip(self.models, group_of.tolist(), strict=True)
-                )
+                model(x[g] if len(x) > 1 else x[0], None if noise is None else noise[k])
+                for k, (model, g) in enumerate(zip(self.models, index, strict=True))
             ]
             return tuple(
-                None if outs[0][i] is None else torch.stack([o[i] for o in outs])
+                None if outs[0][i] is None else _stack([o[i] for o in outs])
                 for i in range(4)
             )
-        members = x[group_of.to(x.device)] if len(x) > 1 else None  # (K, B, ...)
-        if noise is None and hasattr(self.base, "stacked_forward"):
-            # groups as they are when each is a contiguous, equal run of models
-            sizes = torch.bincount(group_of)
-            grouped = bool(
-                (sizes == sizes[0]).all()
-                and torch.equal(group_of, group_of.sort().values)
-            )
-            inputs = x if grouped else members
+        if self.batched_layers and noise is None:
+            if len(x) == 1:
+                inputs = x.expand(self.groups, *x.shape[1:])
+            else:
+                inputs = x if len(x) == self.groups else x[index]
             return tuple(
                 self.base.stacked_forward({**self.params, **self.buffers}, inputs)
             )
@@ -158,9 +167,10 @@ class ModelStack:
             )
             return tuple(t for t in out if t is not None)
 
-        in_dims = (0, 0, None if members is None else 0, None if noise is None else 0)
+        shared = len(x) == 1
+        in_dims = (0, 0, None if shared else 0, None if noise is None else 0)
         outs = vmap(one, in_dims=in_dims)(
-            self.params, self.buffers, x[0] if members is None else members, noise
+            self.params, self.buffers, x[0] if shared else x[index], noise
         )
         return outs if len(outs) == 4 else (*outs, None)
 
@@ -168,7 +178,7 @@ class ModelStack:
         """Total, MSE and CE per model, each (K,); `lams` is a (K,) tensor.
 
         x (G, B, ...) and y (G, B) hold one batch per seed group."""
-        _, x_hat, logits, weight = self._call(x, noise, self.group_of)
+        _, x_hat, logits, weight = self._call(x, noise)
         if len(x) == 1:  # one seed group: every model has the same targets
             target_x, target_y = x[0], y[0]
         else:
@@ -178,14 +188,19 @@ class ModelStack:
         return parts.total, parts.mse, parts.ce
 
     @torch.no_grad()
-    def predict(self, x, batch_size: int = 4096):
-        """z, x_hat and logits of every model for all samples of x (no masking)."""
-        everyone = torch.zeros(self.k, dtype=torch.long)  # one group: all of x
-        parts = [
-            self._call(x[None, i : i + batch_size], None, everyone)[:3]
-            for i in range(0, len(x), batch_size)
-        ]
-        return tuple(torch.cat([p[j] for p in parts], dim=1) for j in range(3))
+    def score(self, x, y, batch_size: int = 4096):
+        """Accuracy and per-pixel MSE of every model on all samples, each (K,),
+        unmasked, in no-grad batches of `batch_size` samples summed over the K
+        models (so memory does not grow with the bundle)."""
+        correct = torch.zeros(self.k, device=x.device)
+        squared = torch.zeros(self.k, device=x.device)
+        batch_size = max(1, batch_size // self.k)
+        for start in range(0, len(x), batch_size):
+            batch = x[None, start : start + batch_size]  # one group: all models
+            _, x_hat, logits, _ = self._call(batch, None)
+            correct += (logits.argmax(-1) == y[start : start + batch_size]).sum(1)
+            squared += (x_hat - batch).pow(2).flatten(1).sum(1)
+        return correct / len(x), squared / x.numel()
 
     def member_state_dict(self, k: int) -> dict:
         """The state dict of model k, as its own (unstacked) module would have it."""
@@ -193,7 +208,10 @@ class ModelStack:
             return {
                 n: t.detach().clone() for n, t in self.models[k].state_dict().items()
             }
-        merged = {**self.params, **self.buffers}
+        params = self.params
+        if self.batched_layers:
+            params = self.base.unstack_parameters(params)
+        merged = {**params, **self.buffers}
         return {name: tensor[k].detach().clone() for name, tensor in merged.items()}
 
     def stacked_state(self) -> dict:
@@ -268,16 +286,7 @@ def _epoch_permutations(generators, n: int, device):
 def _batch(data_x, data_y, perms, start, batch_size):
     """This step's samples, one batch per seed group: x (G, B, ...), y (G, B)."""
     idx = [perm[start : start + batch_size] for perm in perms]
-    return torch.stack([data_x[i] for i in idx]), torch.stack([data_y[i] for i in idx])
-
-
-@torch.no_grad()
-def _validate(stack: ModelStack, split, batch_size: int):
-    """Accuracy and per-pixel MSE of every model on a split, each (K,)."""
-    _, x_hat, logits = stack.predict(split.x, batch_size)
-    accuracy = (logits.argmax(-1) == split.y).float().mean(dim=1)
-    mse = (x_hat - split.x).pow(2).flatten(2).mean(dim=(1, 2))
-    return accuracy, mse
+    return _stack([data_x[i] for i in idx]), _stack([data_y[i] for i in idx])
 
 
 def _noise(model_settings, generators, batch, device):
@@ -320,8 +329,12 @@ def train_bundle(
     # Models: each initialised from its own seed, exactly as if trained alone.
     models = [init_model(model_settings, m.seed).to(device) for m in members]
     stack = ModelStack(models, vectorize, group_of)
+    # fused: one kernel per step for all parameters (3x faster than the loop on CPU)
     optimizer = torch.optim.Adam(
-        stack.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        stack.parameters(),
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        fused=True,
     )
 
     n_train = len(data.train)
@@ -421,7 +434,7 @@ def train_bundle(
 
             # epoch end: validation, finiteness, history, checkpoint
             means = (sums / n_train).cpu()
-            val_acc, val_mse = _validate(stack, data.val, eval_batch_size)
+            val_acc, val_mse = stack.score(data.val.x, data.val.y, eval_batch_size)
             elapsed += time.perf_counter() - started
             for i, member in enumerate(members):
                 if not all(math.isfinite(v) for v in means[:, i].tolist()):

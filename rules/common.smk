@@ -131,10 +131,11 @@ def runs_of(dataset):
     return [run for run in PLAN.runs if run.dataset == dataset]
 
 
-def example_runs(dataset):
-    """Runs shown in the reconstruction grid: every lam of each arch, at the
-    largest latent size, the first complexity and seed."""
-    runs = runs_of(dataset)
+def shown_runs(dataset, latent_allowed, spread):
+    """Runs a per-run figure shows, per arch: its largest allowed latent size, the
+    first complexity, mask ratio and seed; every lam, or (`spread`) the smallest,
+    middle and largest."""
+    runs = [r for r in runs_of(dataset) if latent_allowed(r.latent_dim)]
     chosen = []
     for arch in sorted({r.arch for r in runs}):
         of_arch = [r for r in runs if r.arch == arch]
@@ -144,46 +145,7 @@ def example_runs(dataset):
             min(r.mask_ratio for r in of_arch),
             min(r.seed for r in of_arch),
         )
-        chosen += [
-            r
-            for r in of_arch
-            if (r.latent_dim, r.complexity, r.mask_ratio, r.seed) == pick
-        ]
-    return chosen
-
-
-def latent_3d_runs(dataset):
-    """Runs of the 3-D latent figure: smallest, middle and largest lam per arch."""
-    chosen = []
-    runs = [r for r in runs_of(dataset) if r.latent_dim == 3]
-    for arch in sorted({r.arch for r in runs}):
-        of_arch = [r for r in runs if r.arch == arch]
-        c = min(r.complexity for r in of_arch)
-        s = min(r.seed for r in of_arch)
-        m = min(r.mask_ratio for r in of_arch)
-        of_arch = sorted(
-            (r for r in of_arch if (r.complexity, r.seed, r.mask_ratio) == (c, s, m)),
-            key=lambda r: r.lam,
-        )
-        picks = {0, len(of_arch) // 2, len(of_arch) - 1}
-        chosen += [of_arch[i] for i in sorted(picks)]
-    return chosen
-
-
-def latent_pca_runs(dataset):
-    """Runs of the PCA latent figure: per arch, its largest latent size (if > 3)
-    at the smallest, middle and largest lam (first complexity, mask, seed)."""
-    chosen = []
-    runs = [r for r in runs_of(dataset) if r.latent_dim > 3]
-    for arch in sorted({r.arch for r in runs}):
-        of_arch = [r for r in runs if r.arch == arch]
-        pick = (
-            max(r.latent_dim for r in of_arch),
-            min(r.complexity for r in of_arch),
-            min(r.mask_ratio for r in of_arch),
-            min(r.seed for r in of_arch),
-        )
-        of_arch = sorted(
+        setting = sorted(
             (
                 r
                 for r in of_arch
@@ -191,9 +153,27 @@ def latent_pca_runs(dataset):
             ),
             key=lambda r: r.lam,
         )
-        picks = {0, len(of_arch) // 2, len(of_arch) - 1}
-        chosen += [of_arch[i] for i in sorted(picks)]
+        if spread:
+            setting = [
+                setting[i] for i in sorted({0, len(setting) // 2, len(setting) - 1})
+            ]
+        chosen += setting
     return chosen
+
+
+def example_runs(dataset):
+    """The reconstruction grid: every lam at the largest latent size."""
+    return shown_runs(dataset, lambda latent_dim: True, spread=False)
+
+
+def latent_3d_runs(dataset):
+    """The 3-D latent figure: runs with latent_dim 3."""
+    return shown_runs(dataset, lambda latent_dim: latent_dim == 3, spread=True)
+
+
+def latent_pca_runs(dataset):
+    """The PCA latent figure: the largest latent size, if above 3."""
+    return shown_runs(dataset, lambda latent_dim: latent_dim > 3, spread=True)
 
 
 def summary_figure_applies(dataset, figure):

@@ -110,7 +110,10 @@ def test_fc_batched_layers_equal_each_model_alone(groups):
         )
         for _ in range(6)
     ]
-    params, _ = stack_module_state(models)
+    own, _ = stack_module_state(models)
+    params = models[0].stack_parameters(own, groups)
+    for name, tensor in models[0].unstack_parameters(params).items():
+        assert torch.equal(tensor, own[name]), name  # the layout round-trips
     x = torch.rand(groups, 16, 1, 28, 28)  # one batch per group of 6/groups models
     stacked = models[0].stacked_forward(params, x)
     for k, model in enumerate(models):

@@ -35,31 +35,47 @@ def _mlp(widths: list[int]) -> list[nn.Module]:
     return layers
 
 
-def stacked_linear(h, weight, bias):
-    """K linear layers at once: weight (K, out, in), bias (K, out).
+# ------------------------------------------------------- K models at once
+#
+# `cremodels.train.ModelStack` trains a bundle of K FC-CREs as one: their
+# parameters are stacked along a leading axis, in the layout below, and
+# `FCCRE.stacked_forward` runs all K on batched matrix products. The models come
+# in G groups of K/G consecutive models that read the same input batch (runs of
+# one seed). Layout, chosen so that no product or gradient needs a transposed
+# copy (`FCCRE.stack_parameters`):
+#   first linear layer: weight (G, in, K/G * out), the group's models side by
+#       side, so each group's first layer is one wide product on its shared input;
+#   every other linear layer: weight (K, in, out); biases (K, out).
 
-    h is (G, B, in) with G dividing K: the K/G consecutive models of a group all
-    read the group's input, so their layers become one wide matrix product.
-    Returns (K, B, out).
-    """
-    k, out, width_in = weight.shape
-    groups = h.shape[0]
-    if groups == k:
-        return torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-    per_group = k // groups
-    wide = weight.view(groups, per_group * out, width_in).transpose(1, 2)
-    y = torch.bmm(h, wide)  # (G, B, per_group * out)
-    y = y.view(groups, -1, per_group, out).transpose(1, 2).reshape(k, -1, out)
+
+def _linear_names(model: nn.Module) -> list[str]:
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def _stacked_linear(h, weight, bias):
+    """K linear layers: h (K, B, in), weight (K, in, out), bias (K, out)."""
+    return torch.baddbmm(bias.unsqueeze(1), h, weight)
+
+
+def _stacked_first_linear(h, weight, bias):
+    """The first layer, one wide product per group: h (G, B, in), weight (G, in,
+    K/G * out), bias (K, out) -> (K, B, out)."""
+    k, out = bias.shape
+    groups, batch = h.shape[:2]
+    y = torch.bmm(h, weight)  # (G, B, K/G * out)
+    y = y.view(groups, batch, k // groups, out).transpose(1, 2).reshape(k, batch, out)
     return y + bias.unsqueeze(1)
 
 
-def _stacked_sequential(layers: nn.Sequential, prefix: str, params: dict, h):
+def _stacked_sequential(
+    layers: nn.Sequential, prefix: str, params: dict, h, first: bool = False
+):
     """Run a Sequential of Linear/ReLU/Sigmoid layers for K stacked models."""
     for i, layer in enumerate(layers):
         if isinstance(layer, nn.Linear):
-            h = stacked_linear(
-                h, params[f"{prefix}.{i}.weight"], params[f"{prefix}.{i}.bias"]
-            )
+            linear = _stacked_first_linear if first else _stacked_linear
+            h = linear(h, params[f"{prefix}.{i}.weight"], params[f"{prefix}.{i}.bias"])
+            first = False
         elif isinstance(layer, nn.ReLU):
             h = torch.relu(h)
         elif isinstance(layer, nn.Sigmoid):
@@ -92,17 +108,48 @@ class FCCRE(CRE):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(-1, *self.input_shape)  # (B, C, H, W)
 
+    # K models at once: the parameter layout is described above `_linear_names`.
+
+    def stack_parameters(self, params: dict, groups: int) -> dict:
+        """Stacked parameters from the (K, ...) stack of the K models' own tensors."""
+        first = _linear_names(self)[0]
+        stacked = {}
+        for name, tensor in params.items():
+            tensor = tensor.detach()
+            if name == f"{first}.weight":  # (K, out, in) -> (G, in, K/G * out)
+                k, out, width_in = tensor.shape
+                side_by_side = tensor.view(groups, k // groups * out, width_in)
+                tensor = side_by_side.transpose(1, 2)
+            elif name.endswith(".weight"):  # (K, out, in) -> (K, in, out)
+                tensor = tensor.transpose(1, 2)
+            stacked[name] = tensor.contiguous().requires_grad_(True)
+        return stacked
+
+    def unstack_parameters(self, stacked: dict) -> dict:
+        """The (K, ...) stack of each model's own tensors (inverse of the above)."""
+        first = _linear_names(self)[0]
+        out_first = self.get_submodule(first).out_features
+        params = {}
+        for name, tensor in stacked.items():
+            tensor = tensor.detach()
+            if name == f"{first}.weight":  # (G, in, K/G * out) -> (K, out, in)
+                width_in = tensor.shape[1]
+                tensor = tensor.transpose(1, 2).reshape(-1, out_first, width_in)
+            elif name.endswith(".weight"):  # (K, in, out) -> (K, out, in)
+                tensor = tensor.transpose(1, 2)
+            params[name] = tensor
+        return params
+
     def stacked_forward(self, params: dict, x: torch.Tensor) -> CREOutput:
         """K models at once (see cremodels.train.ModelStack).
 
-        params: this model's parameters, each with a leading K axis; x: (G, B, C,
-        H, W), one batch per group of K/G consecutive models. Returns outputs of
-        shape (K, B, ...).
+        params: stacked by `stack_parameters` with G groups; x: (G, B, C, H, W),
+        one batch per group of K/G consecutive models. Outputs are (K, B, ...).
         """
         h = x.flatten(2)  # (G, B, C*H*W)
-        z = _stacked_sequential(self.encoder, "encoder", params, h)  # (K, B, latent)
+        z = _stacked_sequential(self.encoder, "encoder", params, h, first=True)
         pixels = _stacked_sequential(self.decoder, "decoder", params, z)
-        logits = stacked_linear(
+        logits = _stacked_linear(
             z, params["classifier.weight"], params["classifier.bias"]
         )
         x_hat = pixels.view(*pixels.shape[:2], *self.input_shape)  # (K, B, C, H, W)
