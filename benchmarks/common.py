@@ -93,3 +93,12 @@ def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
     if device == "cuda":
         torch.cuda.synchronize()
     return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def profile_table(fn, *args, rows: int = 12, **kwargs) -> str:
+    """The `torch.profiler` table (CPU ops by own time) of fn(*args, **kwargs)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn(*args, **kwargs)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     fashion_mnist,
     fc_flops_per_sample,
+    profile_table,
     subset,
     timed,
     write_rows,
@@ -94,6 +95,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--arch", nargs="+", default=["fc", "cnn"])
     parser.add_argument("--complexity", type=int, default=1, choices=[1, 2, 3])
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the project's loop spends time",
+    )
     args = parser.parse_args(argv)
     root, data = fashion_mnist()
     rows = []
@@ -106,6 +112,9 @@ def main(argv=None):
             complexity=args.complexity,
         )
         project_loop(data, settings, 5)  # warm-up
+        if args.profile:
+            print(profile_table(project_loop, data, settings, args.steps))
+            continue
         usual = usual_recipe(root, settings, args.steps)
         plain = plain_loop(data, settings, args.steps)
         ours = project_loop(data, settings, args.steps)
@@ -132,7 +141,8 @@ def main(argv=None):
             f"{row['plain_in_memory_samples_per_s']:.0f}), "
             f"ratio {row['ratio']:.2f}"
         )
-    write_rows("loop_vs_dataloader", rows)
+    if rows:
+        write_rows("loop_vs_dataloader", rows)
 
 
 if __name__ == "__main__":

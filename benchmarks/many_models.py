@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     fashion_mnist,
     fc_flops_per_sample,
+    profile_table,
     subset,
     timed,
     write_rows,
@@ -36,6 +37,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--arch", default="fc")
     parser.add_argument("--complexity", type=int, default=1, choices=[1, 2, 3])
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the stacked training of K = 11 spends time",
+    )
     args = parser.parse_args(argv)
     _, data = fashion_mnist()
     small = subset(data, args.steps * BATCH, n_val=BATCH)
@@ -51,6 +57,10 @@ def main(argv=None):
     train_bundle(
         [Member("warm", 0.5, 0)] * 2, subset(data, 4 * BATCH), settings, train
     )  # warm-up
+    if args.profile:
+        members = [Member(f"lam{lam:g}", lam, 0) for lam in LAMS]
+        print(profile_table(train_bundle, members, small, settings, train))
+        return
     rows = []
     for n_seeds in args.seeds:
         members = [

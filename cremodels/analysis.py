@@ -558,7 +558,8 @@ def claims_job(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        description="Print the trade-off index and claims tables of a summary.csv."
+        prog="python -m cremodels.analysis",
+        description="Print the trade-off index and claims tables of a summary.csv.",
     )
     parser.add_argument("summary", help="a summary.csv written by the workflow")
     parser.add_argument("--out", help="also write the claims table to this CSV")

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from cremodels.cli import report_to
 from cremodels.config import (
     Run,
     expand_runs,
@@ -265,17 +266,9 @@ def report(config: dict, counts: dict, per_epoch: dict | None, device_text: str)
     )
 
 
-def _print_to(stream) -> None:
-    """This command's report: plain lines on `stream` (its only handler)."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
+        prog="python -m cremodels.estimate",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -296,7 +289,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     args = parser.parse_args(argv)
-    _print_to(sys.stdout)
+    report_to(log, sys.stdout)
 
     from cremodels.device import select_device
 

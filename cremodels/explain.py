@@ -96,7 +96,9 @@ def explain(plan: Plan, stages=tuple(RECORDS), pattern: str = "*") -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cremodels.explain", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument(
         "pattern",
         nargs="?",

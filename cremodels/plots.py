@@ -97,6 +97,22 @@ def save_figure(fig, paths, dpi: int = 150) -> None:
     plt.close(fig)
 
 
+def _bounds(metric: str):
+    """The range a metric can take, where it has one (for drawing its band)."""
+    return (0.0, 1.0) if "accuracy" in metric else None
+
+
+def _mean_and_band(ax, x, summary: pd.DataFrame, bounds=None, **style):
+    """A line through the seed means and a shaded band over their interval
+    (`summary` from `seed_statistics`), the band cut to `bounds` if given: with
+    two seeds a t-interval reaches far beyond what an accuracy can be."""
+    low, high = summary.low, summary.high
+    if bounds is not None:
+        low, high = low.clip(*bounds), high.clip(*bounds)
+    (line,) = ax.plot(x, summary["mean"], **style)
+    ax.fill_between(x, low, high, alpha=0.2, color=line.get_color(), lw=0)
+
+
 def _panels(frame: pd.DataFrame):
     """(arch, complexity) pairs present, in a stable order."""
     return sorted(frame.groupby(["arch", "complexity"]).groups)
@@ -116,16 +132,14 @@ def metric_vs_lam(frame: pd.DataFrame, metric: str, dataset: str):
         part = frame[(frame.arch == arch) & (frame.complexity == complexity)]
         summary = seed_statistics(part, metric, ["latent_dim", "lam"])
         for latent_dim, curve in summary.groupby("latent_dim"):
-            (line,) = ax.plot(
-                curve.lam, curve["mean"], marker="o", ms=3, label=f"z = {latent_dim}"
-            )
-            ax.fill_between(
+            _mean_and_band(
+                ax,
                 curve.lam,
-                curve.low,
-                curve.high,
-                alpha=0.2,
-                color=line.get_color(),
-                lw=0,
+                curve,
+                _bounds(metric),
+                marker="o",
+                ms=3,
+                label=f"z = {latent_dim}",
             )
         ax.set_title(_title(dataset, arch, complexity), fontsize=9)
         ax.set_xlabel("λ (0: classification only, 1: reconstruction only)")
@@ -197,20 +211,14 @@ def geometry_vs_lam(frame: pd.DataFrame, dataset: str):
             ax = axes[row, col]
             summary = seed_statistics(part, metric, ["latent_dim", "lam"])
             for latent_dim, curve in summary.groupby("latent_dim"):
-                (line,) = ax.plot(
+                _mean_and_band(
+                    ax,
                     curve.lam,
-                    curve["mean"],
+                    curve,
+                    _bounds(metric),
                     marker="o",
                     ms=2,
                     label=f"z = {latent_dim}",
-                )
-                ax.fill_between(
-                    curve.lam,
-                    curve.low,
-                    curve.high,
-                    alpha=0.2,
-                    color=line.get_color(),
-                    lw=0,
                 )
             ax.grid(alpha=0.3)
             if col == 0:
@@ -350,21 +358,15 @@ def probes_vs_lam(frame: pd.DataFrame, dataset: str):
                 if metric not in part:
                     continue
                 summary = seed_statistics(part, metric, ["lam"])
-                (line,) = ax.plot(
+                _mean_and_band(
+                    ax,
                     summary.lam,
-                    summary["mean"],
+                    summary,
+                    _bounds(metric),
                     ls=style,
                     marker="o",
                     ms=2,
                     label=label,
-                )
-                ax.fill_between(
-                    summary.lam,
-                    summary.low,
-                    summary.high,
-                    alpha=0.2,
-                    color=line.get_color(),
-                    lw=0,
                 )
             ax.grid(alpha=0.3)
             if row == 0:
@@ -408,14 +410,8 @@ def index_vs_factor(frame: pd.DataFrame, dataset: str, factor: str):
             label = f"{short[other]} = {level}" + (
                 f", mask {mask:g}" if several_masks else ""
             )
-            (line,) = ax.plot(curve[factor], curve["mean"], marker="o", label=label)
-            ax.fill_between(
-                curve[factor],
-                curve.low,
-                curve.high,
-                alpha=0.2,
-                color=line.get_color(),
-                lw=0,
+            _mean_and_band(
+                ax, curve[factor], curve, (0.0, 1.0), marker="o", label=label
             )
         ax.set_ylim(-0.02, 1.02)  # the index lies in [0, 1]
         ax.set_xticks(sorted(part[factor].unique()))
@@ -508,20 +504,14 @@ def masking(frame: pd.DataFrame, dataset: str):
             ax = axes[row, col]
             summary = seed_statistics(part, metric, ["lam", "mask_ratio"])
             for lam, curve in summary.groupby("lam"):
-                (line,) = ax.plot(
+                _mean_and_band(
+                    ax,
                     curve.mask_ratio,
-                    curve["mean"],
+                    curve,
+                    _bounds(metric),
                     marker="o",
                     ms=4,
                     label=f"λ={lam:g}",
-                )
-                ax.fill_between(
-                    curve.mask_ratio,
-                    curve.low,
-                    curve.high,
-                    alpha=0.2,
-                    color=line.get_color(),
-                    lw=0,
                 )
             ax.set_xticks(sorted(part.mask_ratio.unique()))
             ax.set_xlabel("mask ratio (share of patches hidden in training)")

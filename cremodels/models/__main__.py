@@ -13,6 +13,7 @@ import logging
 import sys
 
 from cremodels.catalog import DATASETS
+from cremodels.cli import report_to
 from cremodels.config import validate_config
 from cremodels.models import LEVELS, build_model, count_parameters
 
@@ -61,23 +62,16 @@ def _sizes(sizes) -> str:
     )
 
 
-def _print_to(stream) -> None:
-    """This command's report: plain lines on `stream` (its only handler)."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cremodels.models", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--latent-dim", type=int, default=16)
     parser.add_argument(
         "--markdown", action="store_true", help="print a markdown table"
     )
     args = parser.parse_args(argv)
-    _print_to(sys.stdout)
+    report_to(log, sys.stdout)
 
     rows = parameter_table(args.latent_dim)
     datasets = list(DATASETS)
