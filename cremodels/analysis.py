@@ -566,7 +566,10 @@ def main(argv=None) -> int:
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
-    frame = pd.read_csv(args.summary)
+    try:
+        frame = pd.read_csv(args.summary)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        parser.exit(2, f"cannot read {args.summary}: {err}\n")
     tradeoff = tradeoff_table(frame, resamples=args.bootstrap, seed=args.seed)
     claims = claims_table(frame, resamples=args.bootstrap, seed=args.seed)
     if args.out:

@@ -12,6 +12,7 @@ meaning of a config file lives here and not in Snakemake code:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
@@ -62,14 +63,17 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{_key_path(error)}: {message}"
 
 
+def _resolve(schema: dict, root: dict) -> dict:
+    """A schema node with its local `$ref` (to `#/$defs/...`) merged in."""
+    while "$ref" in schema:
+        target = root["$defs"][schema["$ref"].split("/")[-1]]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
 def _fill_defaults(instance: dict, schema: dict, root: dict) -> None:
     """Insert schema defaults for missing keys, recursing into objects."""
-    if "$ref" in schema:
-        name = schema["$ref"].split("/")[-1]
-        schema = {
-            **root["$defs"][name],
-            **{k: v for k, v in schema.items() if k != "$ref"},
-        }
+    schema = _resolve(schema, root)
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
@@ -81,6 +85,65 @@ def _fill_defaults(instance: dict, schema: dict, root: dict) -> None:
             _fill_defaults(instance[key], sub, root)
 
 
+def _parse_cli_strings(value, schema: dict, root: dict):
+    """Numbers and booleans that arrive as text where the schema wants them.
+
+    Snakemake's `--config key=value` reads nested values as strings (and so does a
+    profile's `config:` entry): `train="{epochs: 2}"` gives epochs '2'. Only text
+    at a key whose schema type is numeric or boolean (and not also string) is
+    read, as an int, a finite float or true/false; anything else is left for
+    validation to judge.
+    """
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        extra = extra if isinstance(extra, dict) else {}
+        return {
+            key: _parse_cli_strings(sub, properties.get(key, extra), root)
+            for key, sub in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _parse_cli_strings(item, schema.get("items", {}), root) for item in value
+        ]
+    types = schema.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    if not isinstance(value, str) or "string" in types:
+        return value
+    text = value.strip()
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if types & {"integer", "number"}:
+        with contextlib.suppress(ValueError):
+            return int(text)
+    if "number" in types:
+        with contextlib.suppress(ValueError):
+            number = float(text)
+            if math.isfinite(number):
+                return number
+    return value
+
+
+# "integer" means an int (JSON Schema would also take 3.0, which torch would not)
+# and "number" a finite one (NaN passes every minimum and maximum).
+_TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+    {
+        "integer": lambda checker, value: (
+            isinstance(value, int) and not isinstance(value, bool)
+        ),
+        "number": lambda checker, value: (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        ),
+    }
+)
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, type_checker=_TYPE_CHECKER
+)
+
+
 def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     """Return a validated copy of `config` with defaults filled in.
 
@@ -90,12 +153,11 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     schema = load_schema(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.path))
+    config = _parse_cli_strings(copy.deepcopy(config), schema, schema)
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         lines = "\n  ".join(_describe(e) for e in errors)
         raise ConfigError(f"invalid config ({len(errors)} problem(s)):\n  {lines}")
-    config = copy.deepcopy(config)
     _fill_defaults(config, schema, schema)
     _check_semantics(config)
     return config
@@ -111,12 +173,6 @@ def _check_semantics(config: dict) -> None:
                 problems.append(f"masking.{key}: required when masking.enabled is true")
         sections.append(("masking", config["masking"]))
     for name, section in sections:
-        labels = [format_lam(lam) for lam in section.get("lams", [])]
-        if len(set(labels)) != len(labels):
-            problems.append(
-                f"{name}.lams: values {section['lams']} collide when "
-                "written into run names (use distinct values)"
-            )
         for dataset in section.get("datasets", []):
             input_dim = math.prod(DATASETS[dataset]["shape"])
             for latent_dim in section.get("latent_dims", []):
@@ -165,8 +221,11 @@ def _check_semantics(config: dict) -> None:
 
 
 def format_lam(value: float) -> str:
-    """The one spelling of a float in run names: 0.1 -> '0.1', 1.0 -> '1'."""
-    return f"{float(value):g}"
+    """The one spelling of a float (lam, mask ratio) in run names: the shortest
+    text that reads back as the same float (0.1 -> '0.1', 1.0 -> '1', 1e-09 ->
+    '1e-09'), so distinct values never share a run directory."""
+    text = repr(float(value))
+    return text.removesuffix(".0")
 
 
 @dataclass(frozen=True, order=True)

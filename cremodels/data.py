@@ -495,9 +495,19 @@ def load_prepared(path, device="cpu") -> PreparedData:
             f"{path}: not a readable prepared dataset ({err!r}); delete it "
             "and rerun the workflow to prepare it again"
         ) from err
+    if not (len(images) == len(labels) == len(split)) or images.dtype != torch.uint8:
+        raise DataError(
+            f"{path}: images, labels and split do not match; delete it "
+            "and rerun the workflow to prepare it again"
+        )
     parts = {}
     for part, code in SPLIT_CODES.items():
         mask = split == code
+        if not mask.any():
+            raise DataError(
+                f"{path}: its {part} split is empty; delete it and rerun "
+                "the workflow to prepare it again"
+            )
         # Normalise once, on the device, for the whole split.
         x = images[mask].to(device).float().div_(255.0)
         parts[part] = Split(x=x, y=labels[mask].to(device))

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from cremodels.config import validate_config
-from cremodels.plan import Plan
+from cremodels.config import ConfigError, validate_config
+from cremodels.plan import Plan, PlanError
 
 RECORDS = {
     "train": ("train", "info"),
@@ -118,8 +118,11 @@ def main(argv=None) -> int:
         help="stages to explain (default: all)",
     )
     args = parser.parse_args(argv)
-    config = validate_config(load_config(args.configfile))
-    plan = Plan(config, Path.cwd())
+    try:
+        config = validate_config(load_config(args.configfile))
+        plan = Plan(config, Path.cwd(), record=False)  # explaining writes nothing
+    except (OSError, yaml.YAMLError, ConfigError, PlanError) as err:
+        parser.exit(2, f"cannot read the study: {err}\n")
     lines = explain(plan, args.stage or tuple(RECORDS), args.pattern)
     sys.stdout.write(
         ("\n".join(lines) if lines else "every run is up to date by fingerprint") + "\n"

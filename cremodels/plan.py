@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import itertools
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from cremodels.catalog import ARCH_NAMES
 from cremodels.config import Run, expand_runs, model_settings, train_settings
 from cremodels.fingerprint import PACKAGE_DIR, code_digests, settings_digest
 from cremodels.io import write_json
+
+log = logging.getLogger(__name__)
 
 # Files of a run directory, by the stage that writes them.
 RUN_FILES = {
@@ -75,24 +78,59 @@ def _read_registry(directory: Path) -> dict[str, list[Run]]:
     return bundles
 
 
-def assign_bundles(runs: list[Run], registry: Path, pack_size: int) -> list[Bundle]:
-    """Bundles covering `runs`: registered ones first, new ones for new runs."""
-    registry.mkdir(parents=True, exist_ok=True)
-    with open(registry / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        bundles = _read_registry(registry)
-        known = {run.name for members in bundles.values() for run in members}
+def _new_bundles(runs: list[Run], pack_size: int, finished) -> dict[str, list]:
+    """Bundles for runs no bundle holds yet: grouped by what they share (and by
+    whether their training outputs already exist, so a finished run is never
+    bundled with one that still has to train), chunked seed by seed."""
+    new = {}
+    ordered = sorted(runs, key=lambda r: (r.group, r.name in finished, r.seed, r.lam))
+    for _, members in itertools.groupby(
+        ordered, key=lambda r: (r.group, r.name in finished)
+    ):
+        members = list(members)
+        for start in range(0, len(members), pack_size):
+            chunk = members[start : start + pack_size]
+            new[_bundle_id(chunk)] = chunk
+    return new
 
-        # New runs: grouped by what they share, chunked seed by seed.
-        new = sorted(
-            (r for r in runs if r.name not in known),
-            key=lambda r: (r.group, r.seed, r.lam),
-        )
-        for _, members in itertools.groupby(new, key=lambda r: r.group):
-            members = list(members)
-            for start in range(0, len(members), pack_size):
-                chunk = members[start : start + pack_size]
-                bundle_id = _bundle_id(chunk)
+
+def assign_bundles(
+    runs: list[Run],
+    registry: Path,
+    pack_size: int,
+    finished=frozenset(),
+    record: bool = True,
+) -> list[Bundle]:
+    """Bundles covering `runs`: registered ones first, new ones for new runs.
+
+    New bundles are recorded in `registry` unless `record` is false or the
+    directory cannot be written (a read-only results directory: then they are
+    planned in memory, with a warning).
+    """
+    try:
+        if not record:
+            raise PermissionError("not recording (read-only plan)")
+        registry.mkdir(parents=True, exist_ok=True)
+        lock = open(registry / ".lock", "w")  # noqa: SIM115 - held below
+    except OSError as err:
+        if record:
+            log.warning(
+                "bundle registry %s is not writable (%s); planning new "
+                "bundles in memory only",
+                registry,
+                err,
+            )
+        bundles = _read_registry(registry) if registry.is_dir() else {}
+        known = {run.name for members in bundles.values() for run in members}
+        fresh = [r for r in runs if r.name not in known]
+        bundles.update(_new_bundles(fresh, pack_size, finished))
+    else:
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            bundles = _read_registry(registry)
+            known = {run.name for members in bundles.values() for run in members}
+            fresh = [r for r in runs if r.name not in known]
+            for bundle_id, chunk in _new_bundles(fresh, pack_size, finished).items():
                 write_json(
                     registry / f"{bundle_id}.json",
                     {"runs": [r.as_dict() for r in chunk]},
@@ -109,13 +147,22 @@ def assign_bundles(runs: list[Run], registry: Path, pack_size: int) -> list[Bund
 class Plan:
     """Everything the Snakemake rules need, computed once from a validated config."""
 
-    def __init__(self, config: dict, workflow_dir: Path):
+    def __init__(self, config: dict, workflow_dir: Path, record: bool = True):
         self.config = config
         self.workflow_dir = Path(workflow_dir)
         self.results = Path(config["results_dir"])
         self.runs = expand_runs(config)
+        finished = {
+            run.name
+            for run in self.runs
+            if Path(self.run_files(run, "train")["info"]).is_file()
+        }
         self.bundles = assign_bundles(
-            self.runs, self.results / "bundles", config["train"]["pack_size"]
+            self.runs,
+            self.results / "bundles",
+            config["train"]["pack_size"],
+            finished,
+            record,
         )
         self.datasets = sorted({r.dataset for r in self.runs})
         self._code: dict[tuple, dict[str, str]] = {}
@@ -123,7 +170,12 @@ class Plan:
     # ------------------------------------------------------------ paths
 
     def prepared(self, dataset: str) -> str:
-        return str(Path(self.config["data"]["root"]) / "prepared" / f"{dataset}.pt")
+        """The prepared tensor file: its name carries a digest of what decides its
+        content, so studies with different splits never overwrite each other's."""
+        digest = settings_digest(self.data_identity(dataset))[:8]
+        return str(
+            Path(self.config["data"]["root"]) / "prepared" / f"{dataset}-{digest}.pt"
+        )
 
     def run_dir(self, run: Run) -> Path:
         return self.results / "runs" / run.name
@@ -153,6 +205,21 @@ class Plan:
     def all_run_files(self, stage: str, key: str) -> list[str]:
         return [self.run_files(run, stage)[key] for run in self.runs]
 
+    def every_run_file(self) -> list[str]:
+        """Every file of every run of the config, whatever stage writes it.
+
+        The workflow asks for all of them: Snakemake does not rebuild a missing
+        file that no job it runs needs (a deleted model.pt below an up-to-date
+        summary, a training killed after its old outputs were removed), but it
+        always rebuilds a missing target.
+        """
+        return [
+            path
+            for run in self.runs
+            for stage in RUN_FILES
+            for path in self.run_files(run, stage).values()
+        ]
+
     # ------------------------------------------------------------ fingerprints
 
     def code(self, script: str, arch: str | None = None) -> dict[str, str]:
@@ -174,16 +241,23 @@ class Plan:
             self._code[key] = code_digests(path, exclude=others)
         return self._code[key]
 
-    def data_settings(self, dataset: str) -> dict:
+    def data_identity(self, dataset: str) -> dict:
+        """What decides a prepared dataset's content (not where raw files live)."""
         data = self.config["data"]
-        source = data["sources"].get(dataset, {})
         return {
             "name": dataset,
-            "raw_dir": source.get("raw_dir"),
-            "checksums": source.get("checksums", {}),
-            "download": data["download"],
+            "checksums": data["sources"].get(dataset, {}).get("checksums", {}),
             "val_fraction": data["val_fraction"],
             "split_seed": data["split_seed"],
+        }
+
+    def data_settings(self, dataset: str) -> dict:
+        """Everything the prepare step needs: the identity, plus where raw files are."""
+        data = self.config["data"]
+        return {
+            **self.data_identity(dataset),
+            "raw_dir": data["sources"].get(dataset, {}).get("raw_dir"),
+            "download": data["download"],
         }
 
     def train_settings(self, bundle: Bundle) -> dict:
@@ -211,6 +285,7 @@ class Plan:
 
     def train_fingerprint_parts(self, bundle: Bundle) -> dict:
         settings = {
+            "data": self.data_identity(bundle.group.dataset),
             "model": self.model_settings(bundle),
             "train": self.train_settings(bundle),
         }

@@ -23,26 +23,23 @@ SLURM_VARIABLES = (
 def git_commit(path: Path | None = None) -> str | None:
     """Commit of the project checkout (with '-dirty' for local changes), if any."""
     cwd = path or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            text=True,
+            capture_output=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            text=True,
-            capture_output=True,
-            timeout=10,
-            check=True,
-        ).stdout
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            text=True,
-            capture_output=True,
-            timeout=10,
-            check=True,
-        ).stdout
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit.strip() + ("-dirty" if dirty.strip() else "")
+    return commit + ("-dirty" if dirty else "")
 
 
 def run_environment(device: torch.device) -> dict:

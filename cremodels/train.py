@@ -259,17 +259,18 @@ def _load_checkpoint(path: Path, fingerprint: str):
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        matches = state.get("fingerprint") == fingerprint
+        why = None
+        if state.get("fingerprint") != fingerprint:
+            why = "belongs to another config, code version or bundle layout"
     except Exception as err:  # truncated or foreign file
-        state, matches = None, False
-        log.warning("checkpoint %s is unreadable (%r)", path, err)
-    if not matches:
+        state, why = None, f"is unreadable ({err!r})"
+    if why:
         aside = path.with_name(f"{path.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(path, aside)
         log.warning(
-            "checkpoint %s belongs to another config or code version; "
-            "moved aside to %s and training from scratch",
+            "checkpoint %s %s; moved aside to %s and training from scratch",
             path,
+            why,
             aside.name,
         )
         return None

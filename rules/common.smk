@@ -11,38 +11,9 @@ sys.path.insert(0, workflow.basedir)  # the cremodels package of this checkout
 from cremodels.config import ConfigError, validate_config
 from cremodels.plan import Plan, PlanError
 
-INTEGER_RESOURCES = ("threads", "gpu", "mem_mb", "runtime_base", "runtime_per_run")
-
-
-def numeric_resources(config):
-    """The config with digit strings of its `resources` section as integers.
-
-    Nested `--config` values, and so the SLURM profile's `config:` entry, reach
-    the workflow as text (Snakemake reads them with YAML's BaseLoader).
-    """
-    stages = config.get("resources")
-    if not isinstance(stages, dict):
-        return config
-    fixed = {}
-    for stage, settings in stages.items():
-        if isinstance(settings, dict):
-            settings = {
-                key: (
-                    int(value)
-                    if key in INTEGER_RESOURCES
-                    and isinstance(value, str)
-                    and value.isdigit()
-                    else value
-                )
-                for key, value in settings.items()
-            }
-        fixed[stage] = settings
-    return {**config, "resources": fixed}
-
-
 # Validate the config before any job is planned; name every bad key.
 try:
-    CONFIG = validate_config(numeric_resources(config))
+    CONFIG = validate_config(config)
     PLAN = Plan(CONFIG, Path(workflow.basedir))
 except (ConfigError, PlanError) as err:
     raise WorkflowError(str(err)) from None
@@ -189,6 +160,7 @@ def final_targets():
         f"{RESULTS}/summary.csv",
         f"{RESULTS}/claims.csv",
         f"{RESULTS}/tradeoff_index.csv",
+        *PLAN.every_run_file(),
     ]
     for dataset in PLAN.datasets:
         figures = [f for f in SUMMARY_FIGURES if summary_figure_applies(dataset, f)]

@@ -8,15 +8,19 @@ localrules:
 
 rule prepare_data:
     output:
-        prepared=PLAN.prepared("{dataset}"),
+        # <dataset>-<digest of its split settings>.pt, see Plan.prepared
+        prepared=f"{CONFIG['data']['root']}/prepared/{{dataset}}-{{split}}.pt",
     log:
-        f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
+        f"{RESULTS}/logs/prepare_data/{{dataset}}-{{split}}.log",
+    wildcard_constraints:
+        split="[0-9a-f]{8}",
     params:
         fingerprint=lambda wildcards: PLAN.fingerprint(
-            "data", PLAN.data_settings(wildcards.dataset), "prepare_data.py"
+            "data", PLAN.data_identity(wildcards.dataset), "prepare_data.py"
         ),
-        settings=lambda wildcards: PLAN.data_settings(wildcards.dataset),
-        # <data.root>/prepared/<dataset>.pt -> <data.root>
+        # where raw files are may change without changing the prepared content
+        settings=lambda wildcards, output: PLAN.data_settings(wildcards.dataset),
+        # <data.root>/prepared/<file> -> <data.root>
         root=lambda wildcards, output: str(Path(output.prepared).parents[1]),
     script:
         "../workflow_scripts/prepare_data.py"

@@ -25,6 +25,30 @@ def test_digits_split_is_fixed_and_complete(tmp_path):
     assert 0.0 <= data.train.x.min() and data.train.x.max() <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", "not a readable prepared dataset"),
+        ("short_labels", "images, labels and split do not match"),
+        ("no_test", "its test split is empty"),
+    ],
+)
+def test_damaged_prepared_file_names_the_problem(tmp_path, damage, message):
+    path = tmp_path / "p.pt"
+    prepare_dataset("digits", root=tmp_path, out_path=path)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        blob = torch.load(path, weights_only=True)
+        if damage == "short_labels":
+            blob["labels"] = blob["labels"][:-1]
+        else:
+            blob["split"][blob["split"] == 2] = 0  # test rows become training rows
+        torch.save(blob, path)
+    with pytest.raises(DataError, match=f"{path}: {message}.*prepare it again"):
+        load_prepared(path)
+
+
 def test_missing_raw_files_name_files_and_config_keys(tmp_path):
     with pytest.raises(DataError) as info:
         prepare_dataset("mnist", root=tmp_path, out_path=tmp_path / "m.pt")

@@ -62,12 +62,13 @@ def test_damaged_raw_data_stops_before_training(project, tmp_path, damage):
     project.write_config(config)
     result = project.snakemake(check=False)
     assert result.returncode != 0
-    log = (project.path / "results" / "logs" / "prepare_data" / "mnist.log").read_text()
+    (log_file,) = (project.path / "results" / "logs" / "prepare_data").glob("mnist-*")
+    log = log_file.read_text()
     expected = (
         "checksum mismatch" if damage == "replace" else "corrupt or truncated gzip"
     )
     assert f"DataError: {images}: {expected}" in log
-    assert not (project.path / "data" / "prepared" / "mnist.pt").exists()
+    assert not list((project.path / "data").glob("prepared/mnist*"))
     assert not (project.path / "results" / "runs").exists()
     assert not list((project.path / "results" / "logs").glob("train/*"))
 
@@ -119,17 +120,23 @@ def _wait_for_checkpoint(project, process, timeout=300):
         time.sleep(0.2)
 
 
-def test_interrupted_workflow_resumes_from_checkpoint(project):
+# SIGINT: Ctrl-C in the terminal (Snakemake cleans up); SIGKILL: the whole
+# process group dies at once (a closed session, a rebooted login node), leaving
+# its lock behind.
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["int", "kill"])
+def test_interrupted_workflow_resumes_from_checkpoint(project, sig):
     project.write_config(SLOW_CONFIG)
     workflow = _start_workflow(project)
     _wait_for_checkpoint(project, workflow)
     time.sleep(1.0)
-    os.killpg(workflow.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
+    os.killpg(workflow.pid, sig)
     workflow.communicate(timeout=120)
     assert workflow.returncode != 0
     assert list((project.path / "results" / "checkpoints").glob("*.pt"))
     assert not list((project.path / "results").glob("runs/**/model.pt"))
 
+    if sig == signal.SIGKILL:  # the dead Snakemake's lock stays until released
+        project.snakemake("--unlock")
     project.snakemake()
     log = next((project.path / "results" / "logs" / "train").glob("*.log")).read_text()
     assert "resumed from results/checkpoints/" in log

@@ -7,6 +7,7 @@ copy, asks Snakemake what it would run, and puts the file back.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -162,3 +163,40 @@ def test_explain_names_the_changed_setting_and_file(done):
         "digits/fc/z3_c1/lam1_s0 geometry: code changed: cremodels/geometry.py" in lines
     )
     assert not any(line.startswith("digits/fc") and " train:" in line for line in lines)
+
+
+@contextlib.contextmanager
+def set_aside(project, relative: str):
+    """Move a file or directory of the copy away; put it back (same mtime) after."""
+    path = project.path / relative
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        path.unlink(missing_ok=True)
+        aside.rename(path)
+
+
+def test_a_deleted_run_file_is_rebuilt(done):
+    # nothing downstream needs model.pt once latents exist; it is a target anyway
+    with set_aside(done, "results/runs/digits/fc/z3_c1/lam1_s0/model.pt"):
+        planned = stages(done.planned_jobs())
+    assert planned["train"] == Counter(fc=1)
+
+
+def test_deleting_the_bundle_registry_retrains_nothing(done):
+    with set_aside(done, "results/bundles"):
+        assert done.planned_jobs() == {}
+        # the regrouped bundles of finished runs are recorded, and still nothing runs
+        assert list((done.path / "results" / "bundles").glob("*.json"))
+        assert done.planned_jobs() == {}
+
+
+def test_a_new_data_split_prepares_the_data_again_and_retrains(done):
+    config = {**TINY_CONFIG, "data": {"val_fraction": 0.2}}
+    with edited(done, "config.yaml", lambda _: yaml.safe_dump(config)):
+        planned = stages(done.planned_jobs())
+    assert planned["prepare_data"] == Counter(all=1)
+    assert planned["train"] == Counter(fc=1, cnn=1)

@@ -183,6 +183,9 @@ def test_checkpoint_of_another_fingerprint_is_set_aside(prepared, reference, tmp
     process = start(payload(prepared, tmp_path))
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr
-    assert "belongs to another config or code version; moved aside" in stderr
+    assert (
+        "belongs to another config, code version or bundle layout; moved aside"
+        in stderr
+    )
     assert list(tmp_path.glob("checkpoint.pt.stale-*"))
     assert_identical(results(tmp_path), reference)

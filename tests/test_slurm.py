@@ -341,3 +341,12 @@ def test_second_invocation_submits_nothing(slurm_run):
     assert not SUBMITTED.search(slurm_run["second"])
     assert "Nothing to be done" in slurm_run["second"]
     assert slurm_run["second_jobs"] == set()
+
+
+def test_half_done_jobs_of_a_killed_snakemake_are_redone_locally_and_on_slurm():
+    # a bundle writes its runs' files one after another: a Snakemake killed in
+    # between leaves complete-looking files that only rerun-incomplete redoes
+    default = yaml.safe_load(
+        (ROOT / "profiles" / "default" / "config.yaml").read_text()
+    )
+    assert default["rerun-incomplete"] is True
