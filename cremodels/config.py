@@ -16,6 +16,7 @@ import contextlib
 import copy
 import itertools
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -159,8 +160,28 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         lines = "\n  ".join(_describe(e) for e in errors)
         raise ConfigError(f"invalid config ({len(errors)} problem(s)):\n  {lines}")
     _fill_defaults(config, schema, schema)
+    _normalise_paths(config)
     _check_semantics(config)
     return config
+
+
+def _normalise_paths(config: dict) -> None:
+    """One spelling per output directory ('./data/' -> 'data'), so that the paths the
+    plan builds and the paths rules declare always match; refuse one that is a file."""
+    config["results_dir"] = os.path.normpath(config["results_dir"])
+    config["data"]["root"] = os.path.normpath(config["data"]["root"])
+    directories = {
+        "results_dir": config["results_dir"],
+        "data.root": config["data"]["root"],
+    }
+    problems = [
+        f"{key}: {path!r} is a file, not a directory (allowed: a directory path)"
+        for key, path in directories.items()
+        if os.path.exists(path) and not os.path.isdir(path)
+    ]
+    if problems:
+        lines = "\n  ".join(problems)
+        raise ConfigError(f"invalid config ({len(problems)} problem(s)):\n  {lines}")
 
 
 def _check_semantics(config: dict) -> None:

@@ -198,3 +198,36 @@ def test_numbers_given_as_text_on_the_command_line_are_read():
 def test_paths_must_be_usable_in_rules(value):
     with pytest.raises(ConfigError, match="results_dir: "):
         validate_config(_with("results_dir", value))
+
+
+def test_output_directories_get_one_spelling_and_must_not_be_files(tmp_path):
+    config = _with("results_dir", "./results/")
+    config["data"] = {"root": "data//"}
+    checked = validate_config(config)
+    assert (checked["results_dir"], checked["data"]["root"]) == ("results", "data")
+    a_file = tmp_path / "results"
+    a_file.write_text("not a directory")
+    with pytest.raises(ConfigError, match=r"results_dir: .* is a file, not a dir"):
+        validate_config(_with("results_dir", str(a_file)))
+
+
+def test_seeds_must_fit_32_bit_generators():
+    assert validate_config(_with("grid.seeds", [2**31 - 1]))["grid"]["seeds"]
+    with pytest.raises(
+        ConfigError, match=r"grid.seeds\[0\]: 2147483648 is greater than the maximum"
+    ):
+        validate_config(_with("grid.seeds", [2**31]))
+
+
+def test_one_patch_size_given_keeps_the_other_datasets_defaults():
+    checked = validate_config(_with("model.vit", {"patch_size": {"digits": 4}}))
+    assert checked["model"]["vit"]["patch_size"] == {
+        "digits": 4,
+        "mnist": 4,
+        "fashion_mnist": 4,
+        "cifar10": 4,
+    }
+    vit_config = _with("model.vit", {"patch_size": {"digits": 3}})
+    vit_config["grid"]["archs"] = ["vit"]
+    with pytest.raises(ConfigError, match=r"model.vit.patch_size.digits: 3 does not"):
+        validate_config(vit_config)

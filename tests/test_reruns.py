@@ -200,3 +200,13 @@ def test_a_new_data_split_prepares_the_data_again_and_retrains(done):
         planned = stages(done.planned_jobs())
     assert planned["prepare_data"] == Counter(all=1)
     assert planned["train"] == Counter(fc=1, cnn=1)
+
+
+def test_a_newer_or_damaged_prepared_file_retrains_nothing(done):
+    # re-preparing the data (or damaging the file) must not make Snakemake delete
+    # and retrain finished runs: training reads it as `ancient`
+    (prepared,) = (done.path / "data" / "prepared").glob("digits-*.pt")
+    with set_aside(done, f"data/prepared/{prepared.name}"):
+        prepared.write_bytes(b"not a tensor file")
+        assert done.planned_jobs() == {}
+    assert list((done.path / "results" / "runs").glob("**/model.pt"))
