@@ -92,8 +92,8 @@ def _parse_cli_strings(value, schema: dict, root: dict):
     Snakemake's `--config key=value` reads nested values as strings (and so does a
     profile's `config:` entry): `train="{epochs: 2}"` gives epochs '2'. Only text
     at a key whose schema type is numeric or boolean (and not also string) is
-    read, as an int, a finite float or true/false; anything else is left for
-    validation to judge.
+    read, as an int, a finite float or true/false; a whole number at a key that
+    takes only text becomes its text; anything else is left for validation to judge.
     """
     schema = _resolve(schema, root)
     if isinstance(value, dict):
@@ -110,6 +110,8 @@ def _parse_cli_strings(value, schema: dict, root: dict):
         ]
     types = schema.get("type", [])
     types = {types} if isinstance(types, str) else set(types)
+    if types == {"string"} and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # `results_dir=123`: Snakemake read the text as a number
     if not isinstance(value, str) or "string" in types:
         return value
     text = value.strip()
@@ -166,22 +168,36 @@ def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
 
 
 def _normalise_paths(config: dict) -> None:
-    """One spelling per output directory ('./data/' -> 'data'), so that the paths the
-    plan builds and the paths rules declare always match; refuse one that is a file."""
-    config["results_dir"] = os.path.normpath(config["results_dir"])
-    config["data"]["root"] = os.path.normpath(config["data"]["root"])
-    directories = {
-        "results_dir": config["results_dir"],
-        "data.root": config["data"]["root"],
-    }
-    problems = [
-        f"{key}: {path!r} is a file, not a directory (allowed: a directory path)"
-        for key, path in directories.items()
-        if os.path.exists(path) and not os.path.isdir(path)
-    ]
+    """One spelling per directory ('./data/', 'data' and '<cwd>/data' are 'data'),
+    so the paths the plan builds, the paths rules declare and the input paths
+    Snakemake recorded always match; refuse a path that runs through a file."""
+    problems = []
+    for key, section in (("results_dir", config), ("data.root", config["data"])):
+        name = key.rsplit(".", 1)[-1]
+        path = os.path.normpath(section[name])
+        if os.path.isabs(path) and _is_below(path, os.getcwd()):
+            path = os.path.relpath(path)
+        section[name] = path
+        existing = _existing_ancestor(path)
+        if not os.path.isdir(existing):
+            problems.append(
+                f"{key}: {path!r} runs through {existing!r}, which is not a directory "
+                "(allowed: a directory path)"
+            )
     if problems:
         lines = "\n  ".join(problems)
         raise ConfigError(f"invalid config ({len(problems)} problem(s)):\n  {lines}")
+
+
+def _is_below(path: str, directory: str) -> bool:
+    return os.path.commonpath([path, directory]) == directory
+
+
+def _existing_ancestor(path: str) -> str:
+    """`path` itself if it exists, else its nearest existing parent."""
+    while not os.path.lexists(path) and os.path.dirname(path) not in ("", path):
+        path = os.path.dirname(path)
+    return path if os.path.lexists(path) else "."
 
 
 def _check_semantics(config: dict) -> None:

@@ -487,27 +487,25 @@ class PreparedData:
 
 def load_prepared(path, device="cpu") -> PreparedData:
     """Read a prepared file and put every split on `device` as float in [0, 1]."""
+    remedy = (
+        f"make it again with `snakemake --cores 1 --force {path}` (and the study's "
+        "--configfile, if any), which retrains nothing; deleting it instead "
+        "retrains every run on this dataset"
+    )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         images, labels, split = blob["images"], blob["labels"], blob["split"]
     except Exception as err:
         raise DataError(
-            f"{path}: not a readable prepared dataset ({err!r}); delete it "
-            "and rerun the workflow to prepare it again"
+            f"{path}: not a readable prepared dataset ({err!r}); {remedy}"
         ) from err
     if not (len(images) == len(labels) == len(split)) or images.dtype != torch.uint8:
-        raise DataError(
-            f"{path}: images, labels and split do not match; delete it "
-            "and rerun the workflow to prepare it again"
-        )
+        raise DataError(f"{path}: images, labels and split do not match; {remedy}")
     parts = {}
     for part, code in SPLIT_CODES.items():
         mask = split == code
         if not mask.any():
-            raise DataError(
-                f"{path}: its {part} split is empty; delete it and rerun "
-                "the workflow to prepare it again"
-            )
+            raise DataError(f"{path}: its {part} split is empty; {remedy}")
         # Normalise once, on the device, for the whole split.
         x = images[mask].to(device).float().div_(255.0)
         parts[part] = Split(x=x, y=labels[mask].to(device))

@@ -16,7 +16,7 @@ import torch
 
 from cremodels.data import PreparedData, load_prepared
 from cremodels.device import select_device
-from cremodels.io import save_npz, write_json
+from cremodels.io import load_torch, save_npz, write_json
 from cremodels.models import build_model
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def load_model(path, device="cpu") -> tuple[torch.nn.Module, dict]:
     """The trained model saved by a training job, and everything saved with it."""
-    blob = torch.load(path, map_location=device, weights_only=False)
+    blob = load_torch(path, map_location=device, weights_only=False)
     model = build_model(**blob["model_settings"])
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval(), blob

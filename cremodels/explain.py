@@ -7,7 +7,7 @@ a digest of each code file it ran) into its record (`run.json`, `metrics.json`,
 `geometry.json`, `probes.json`). This command rebuilds the plan from the config
 exactly as the workflow does and prints, per run and stage, which setting changed
 (old -> new) or which file's code changed: the detail behind Snakemake's "params
-have changed".
+have changed", and for training a moved or missing prepared data file.
 A stage also reruns when an upstream stage does; `snakemake -n` shows those reasons.
 """
 
@@ -86,13 +86,29 @@ def explain(plan: Plan, stages=tuple(RECORDS), pattern: str = "*") -> list[str]:
                 if not record.is_file():
                     lines.append(f"{run.name} {stage}: not run yet")
                     continue
-                recorded = json.loads(record.read_text()).get("fingerprint_parts")
+                saved = json.loads(record.read_text())
+                recorded = saved.get("fingerprint_parts")
                 if not recorded:
                     lines.append(f"{run.name} {stage}: no fingerprint recorded")
                     continue
-                for why in differences(recorded, current[stage](bundle)):
-                    lines.append(f"{run.name} {stage}: {why}")
+                whys = differences(recorded, current[stage](bundle))
+                if stage == "train":
+                    whys += _prepared_changes(saved, plan.prepared(run.dataset))
+                lines.extend(f"{run.name} {stage}: {why}" for why in whys)
     return lines
+
+
+def _prepared_changes(record: dict, planned: str) -> list[str]:
+    """Snakemake also retrains when the prepared file's path changes (data.root,
+    split or preparation code) or the file must be made again."""
+    if record.get("prepared") not in (None, planned):
+        return [f"prepared data: {record['prepared']} -> {planned}"]
+    if not Path(planned).is_file():
+        return [
+            f"prepared data {planned} is missing: once a job needs it, it is "
+            "made again and every run on it retrains"
+        ]
+    return []
 
 
 def main(argv=None) -> int:

@@ -40,7 +40,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cremodels.io import save_csv, write_json
+from cremodels.io import read_npz, save_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +236,7 @@ def geometry_job(
     file; `outputs[name]` maps "geometry" (metrics, JSON) and "angles" (the
     class-mean angle matrix, CSV) to output paths."""
     for name, path in latents.items():
-        with np.load(path) as saved:
-            saved = dict(saved)
+        saved = read_npz(path)
         metrics = latent_geometry(
             saved,
             silhouette_samples=silhouette_samples,

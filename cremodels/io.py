@@ -2,6 +2,8 @@
 
 Every output of the package is written to a temporary name in the same directory,
 flushed to disk, then renamed over the target (`os.replace` is atomic on POSIX).
+Reading one back that was damaged afterwards (a full disk, a copy cut short, a
+hand edit) names the file and the way out.
 """
 
 from __future__ import annotations
@@ -64,9 +66,43 @@ def _jsonable(value):
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+class DamagedFileError(RuntimeError):
+    """An output file that exists but cannot be read back."""
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Turn a failure to parse `path` into an error that names it and the fix."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        raise DamagedFileError(
+            f"{path}: damaged or unreadable ({type(err).__name__}: {err}); delete "
+            "it and rerun the workflow, which makes it again with the stage that "
+            "wrote it"
+        ) from err
+
+
 def read_json(path):
-    with open(path) as f:
+    with reading(path), open(path) as f:
         return json.load(f)
+
+
+def read_npz(path) -> dict:
+    """Every array of an .npz file, read now (numpy reads them lazily)."""
+    import numpy as np
+
+    with reading(path), np.load(path) as saved:
+        return {key: saved[key] for key in saved.files}
+
+
+def load_torch(path, **kwargs):
+    import torch
+
+    with reading(path):
+        return torch.load(path, **kwargs)
 
 
 def save_torch(path, obj) -> None:

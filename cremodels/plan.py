@@ -171,8 +171,15 @@ class Plan:
 
     def prepared(self, dataset: str) -> str:
         """The prepared tensor file: its name carries a digest of what decides its
-        content, so studies with different splits never overwrite each other's."""
-        digest = settings_digest(self.data_identity(dataset))[:8]
+        content (split settings, checksums and the preparation code), so studies
+        with different splits never overwrite each other's, and changed preparation
+        code makes a new file rather than re-making this one under training that
+        reads it as `ancient` (see rules/train.smk)."""
+        identity = {
+            "data": self.data_identity(dataset),
+            "code": self.code("prepare_data.py"),
+        }
+        digest = settings_digest(identity)[:8]
         return str(
             Path(self.config["data"]["root"]) / "prepared" / f"{dataset}-{digest}.pt"
         )

@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 
 from cremodels.aggregate import seed_statistics  # noqa: E402
 from cremodels.analysis import seed_indices  # noqa: E402
-from cremodels.io import atomic_path  # noqa: E402
+from cremodels.io import atomic_path, read_npz  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -468,8 +468,7 @@ def run_figure(kind: str, *, files, labels, dataset: str, outputs, dpi=150):
     """Reconstruction grid or 3-D latents from per-run .npz files."""
     loaded = {}
     for label, path in zip(labels, files, strict=True):
-        with np.load(path) as saved:
-            loaded[label] = dict(saved)
+        loaded[label] = read_npz(path)
     if kind == "plot_reconstructions":
         fig = reconstructions(loaded, dataset)
     elif kind == "plot_latents_3d":

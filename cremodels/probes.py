@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from cremodels.data import PreparedData, load_prepared
 from cremodels.device import select_device, set_determinism
 from cremodels.evaluate import train_subset
-from cremodels.io import write_json
+from cremodels.io import load_torch, read_npz, write_json
 from cremodels.models import build_model
 
 log = logging.getLogger(__name__)
@@ -234,9 +234,8 @@ def probes_job(
     torch_device = select_device(device)
     data = load_prepared(prepared, torch_device)
     for name, model_path in models.items():
-        saved = torch.load(model_path, map_location="cpu", weights_only=False)
-        with np.load(latents[name]) as arrays:
-            run_latents = dict(arrays)
+        saved = load_torch(model_path, map_location="cpu", weights_only=False)
+        run_latents = read_npz(latents[name])
         scores = probe_run(run_latents, saved["model_settings"], data, **settings)
         log.info(
             "%s: MLP probe accuracy %.4f, decoder probe mse %.5f (mean image %.5f)",

@@ -563,6 +563,7 @@ def train_job(
                 "job_wall_seconds": wall,
                 "fingerprint": fingerprint,
                 "fingerprint_parts": fingerprint_parts,
+                "prepared": str(prepared),  # for `cremodels.explain`
                 "environment": environment,
             },
         )

@@ -8,16 +8,14 @@ localrules:
 
 rule prepare_data:
     output:
-        # <dataset>-<digest of its split settings>.pt, see Plan.prepared
+        # <dataset>-<digest of its split settings and code>.pt, see Plan.prepared;
+        # the name is the rerun trigger: no fingerprint parameter
         prepared=f"{CONFIG['data']['root']}/prepared/{{dataset}}-{{split}}.pt",
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}-{{split}}.log",
     wildcard_constraints:
         split="[0-9a-f]{8}",
     params:
-        fingerprint=lambda wildcards: PLAN.fingerprint(
-            "data", PLAN.data_identity(wildcards.dataset), "prepare_data.py"
-        ),
         # where raw files are may change without changing the prepared content
         settings=lambda wildcards, output: PLAN.data_settings(wildcards.dataset),
         # <data.root>/prepared/<file> -> <data.root>

@@ -7,8 +7,7 @@ for bundle in PLAN.bundles:
         name:
             rule_name("evaluate", bundle)
         input:
-            # ancient: re-preparing the same data retrains nothing; what decides its
-            # content is in the file name and in the training fingerprint
+            # ancient: see rules/train.smk
             prepared=ancient(PLAN.prepared(bundle.group.dataset)),
             models=[PLAN.run_files(run, "train")["model"] for run in bundle.runs],
         output:

@@ -8,8 +8,12 @@ for bundle in PLAN.bundles:
         name:
             rule_name("train", bundle)
         input:
-            # ancient: re-preparing the same data retrains nothing; what decides its
-            # content is in the file name and in the training fingerprint
+            # ancient: re-making the same prepared file (`--force` on it, another
+            # study sharing data.root) retrains nothing. Everything that decides its
+            # content is in its name (Plan.prepared), so it is re-made in place
+            # only when missing or forced: Snakemake 9 neither checks the params of
+            # a job whose ancient input is re-made in the same invocation nor skips
+            # it when that input was missing (then all runs on the dataset retrain).
             prepared=ancient(PLAN.prepared(bundle.group.dataset)),
         output:
             PLAN.bundle_outputs(bundle, "train"),

@@ -192,6 +192,10 @@ def test_numbers_given_as_text_on_the_command_line_are_read():
         validate_config(_with("train.epochs", "2.5"))
     # where a string is wanted it stays a string
     assert validate_config(_with("results_dir", "2024"))["results_dir"] == "2024"
+    # and a top-level `--config results_dir=2024`, which Snakemake reads as a number
+    assert validate_config(_with("results_dir", 2024))["results_dir"] == "2024"
+    with pytest.raises(ConfigError, match=r"results_dir: True is not of type"):
+        validate_config(_with("results_dir", True))
 
 
 @pytest.mark.parametrize("value", ["", "results/{arch}"])
@@ -200,15 +204,25 @@ def test_paths_must_be_usable_in_rules(value):
         validate_config(_with("results_dir", value))
 
 
-def test_output_directories_get_one_spelling_and_must_not_be_files(tmp_path):
+def test_output_directories_get_one_spelling_and_must_not_be_files(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
     config = _with("results_dir", "./results/")
-    config["data"] = {"root": "data//"}
+    config["data"] = {"root": str(tmp_path / "data") + "//"}  # absolute, in the cwd
     checked = validate_config(config)
     assert (checked["results_dir"], checked["data"]["root"]) == ("results", "data")
-    a_file = tmp_path / "results"
-    a_file.write_text("not a directory")
-    with pytest.raises(ConfigError, match=r"results_dir: .* is a file, not a dir"):
-        validate_config(_with("results_dir", str(a_file)))
+    elsewhere = str(tmp_path.parent / "shared-data")
+    config["data"] = {"root": elsewhere}
+    assert validate_config(config)["data"]["root"] == elsewhere
+
+    (tmp_path / "a_file").write_text("not a directory")
+    for value in ("a_file", "a_file/results", str(tmp_path / "a_file" / "x" / "y")):
+        with pytest.raises(ConfigError, match=r"results_dir: .* through 'a_file', wh"):
+            validate_config(_with("results_dir", value))
+    config["data"] = {"root": "a_file/data"}
+    with pytest.raises(ConfigError, match=r"data.root: 'a_file/data' runs through"):
+        validate_config(config)
 
 
 def test_seeds_must_fit_32_bit_generators():

@@ -45,7 +45,8 @@ def test_damaged_prepared_file_names_the_problem(tmp_path, damage, message):
         else:
             blob["split"][blob["split"] == 2] = 0  # test rows become training rows
         torch.save(blob, path)
-    with pytest.raises(DataError, match=f"{path}: {message}.*prepare it again"):
+    remedy = f"snakemake --cores 1 --force {path}`.*retrains nothing"
+    with pytest.raises(DataError, match=f"{path}: {message}.*{remedy}"):
         load_prepared(path)
 
 

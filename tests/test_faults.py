@@ -11,7 +11,18 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
+from cremodels.evaluate import load_model
+from cremodels.geometry import geometry_job
+from cremodels.io import (
+    DamagedFileError,
+    read_json,
+    read_npz,
+    save_npz,
+    save_torch,
+    write_json,
+)
 from tests.conftest import TINY_CONFIG
 from tests.fakedata import MNIST_NAMES, make_mnist_raw
 
@@ -96,6 +107,29 @@ def test_killed_writer_leaves_the_previous_file_intact(tmp_path):
     writer.wait()
     with np.load(target) as saved:  # the previous file: whole and readable
         assert saved["big"].shape == (4000, 4000)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_run_file_is_named_with_the_fix(tmp_path, damage):
+    # a file damaged after it was written (full disk, cut-short copy, hand edit)
+    latents = tmp_path / "latents.npz"
+    save_npz(latents, z_test=np.eye(3), y_test=np.arange(3))
+    record = tmp_path / "metrics.json"
+    write_json(record, {"test_accuracy": 0.9})
+    model = tmp_path / "model.pt"
+    save_torch(model, {"state_dict": {"w": torch.ones(200, 200)}})
+    for path in (latents, record, model):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00{")
+    fix = "damaged or unreadable .*delete it and rerun the workflow"
+    with pytest.raises(DamagedFileError, match=f"{latents}: {fix}"):
+        geometry_job(latents={"run": latents}, outputs={"run": {}})
+    with pytest.raises(DamagedFileError, match=f"{record}: {fix}"):
+        read_json(record)
+    with pytest.raises(DamagedFileError, match=f"{model}: {fix}"):
+        load_model(model)
+    with pytest.raises(FileNotFoundError):  # missing is not damaged
+        read_npz(tmp_path / "absent.npz")
 
 
 def _start_workflow(project):

@@ -149,20 +149,25 @@ def test_explain_names_the_changed_setting_and_file(done):
         edited(done, "config.yaml", lambda _: yaml.safe_dump(config)),
         edited(done, "cremodels/geometry.py", append_function),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "cremodels.explain"],
-            cwd=done.path,
-            env={"PYTHONPATH": str(done.path), "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    lines = result.stdout.splitlines()
+        lines = explain(done)
     assert "digits/cnn/z3_c1/lam0_s0 train: setting train.lr: 0.01 -> 0.02" in lines
     assert (
         "digits/fc/z3_c1/lam1_s0 geometry: code changed: cremodels/geometry.py" in lines
     )
     assert not any(line.startswith("digits/fc") and " train:" in line for line in lines)
+
+
+def explain(project) -> list[str]:
+    """The lines of `python -m cremodels.explain` in the copy."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cremodels.explain"],
+        cwd=project.path,
+        env={"PYTHONPATH": str(project.path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
 
 
 @contextlib.contextmanager
@@ -202,11 +207,56 @@ def test_a_new_data_split_prepares_the_data_again_and_retrains(done):
     assert planned["train"] == Counter(fc=1, cnn=1)
 
 
-def test_a_newer_or_damaged_prepared_file_retrains_nothing(done):
-    # re-preparing the data (or damaging the file) must not make Snakemake delete
-    # and retrain finished runs: training reads it as `ancient`
-    (prepared,) = (done.path / "data" / "prepared").glob("digits-*.pt")
+def prepared_file(project):
+    (prepared,) = (project.path / "data" / "prepared").glob("digits-*.pt")
+    return prepared
+
+
+def test_a_damaged_or_re_made_prepared_file_retrains_nothing(done):
+    # training reads the prepared file as `ancient`: damaging it in place or
+    # making it again (as the damaged-file error advises) retrains no finished run
+    prepared = prepared_file(done)
     with set_aside(done, f"data/prepared/{prepared.name}"):
         prepared.write_bytes(b"not a tensor file")
         assert done.planned_jobs() == {}
-    assert list((done.path / "results" / "runs").glob("**/model.pt"))
+    done.snakemake("--force", str(prepared.relative_to(done.path)))
+    assert done.planned_jobs() == {}
+
+
+@pytest.mark.parametrize("module", ["cremodels/data.py", "cremodels/io.py"])
+def test_data_code_edit_prepares_again_and_retrains_in_one_invocation(done, module):
+    # the prepared file's name carries the preparation code's digest, so the
+    # edit makes a new file; training must rerun in the same invocation, not in
+    # the next one (Snakemake skips the params check of a job whose ancient
+    # input is re-made under the same name)
+    with edited(done, module, append_function):
+        planned = stages(done.planned_jobs())
+        lines = explain(done)
+    assert planned["prepare_data"] == Counter(all=1)
+    old = f"data/prepared/{prepared_file(done).name}"
+    moved = f"digits/fc/z3_c1/lam0_s0 train: prepared data: {old} -> data/prepared/"
+    assert any(line.startswith(moved) for line in lines), lines
+    assert planned["train"] == Counter(fc=1, cnn=1)
+
+
+def test_a_deleted_prepared_file_retrains_every_run_once_a_job_needs_it(done):
+    # documented: nothing needs a deleted prepared file while every run is
+    # finished; once a new run does, Snakemake reruns whatever reads the new file
+    prepared = prepared_file(done)
+    grid = {**TINY_CONFIG["grid"], "lams": TINY_CONFIG["grid"]["lams"] + [0.5]}
+    more = {**TINY_CONFIG, "grid": grid}
+    with set_aside(done, f"data/prepared/{prepared.name}"):
+        assert done.planned_jobs() == {}
+        missing = f"train: prepared data data/prepared/{prepared.name} is missing"
+        train_lines = [line for line in explain(done) if " train:" in line]
+        assert len(train_lines) == 4 and all(missing in x for x in train_lines)
+        with edited(done, "config.yaml", lambda _: yaml.safe_dump(more)):
+            planned = stages(done.planned_jobs())
+    assert planned["prepare_data"] == Counter(all=1)
+    assert planned["train"] == Counter(fc=2, cnn=2)  # the new bundles and the old
+
+
+def test_data_root_spelled_absolute_reruns_nothing(done):
+    config = {**TINY_CONFIG, "data": {"root": str(done.path / "data") + "/"}}
+    with edited(done, "config.yaml", lambda _: yaml.safe_dump(config)):
+        assert done.planned_jobs() == {}
