@@ -168,21 +168,26 @@ def tradeoff(frame: pd.DataFrame, dataset: str):
         ].mean()
         for latent_dim, curve in means.groupby(level="latent_dim"):
             curve = curve.droplevel("latent_dim").sort_index()
-            ax.plot(
+            (line,) = ax.plot(
                 curve.test_mse,
                 curve.test_accuracy,
                 marker="o",
                 ms=3,
                 label=f"z = {latent_dim}",
             )
-            for lam, point in curve.iloc[[0, -1]].iterrows():
-                ax.annotate(
-                    f"λ={lam:g}",
-                    (point.test_mse, point.test_accuracy),
-                    fontsize=7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
+            # Mark the ends by shape (labels would overlap where curves meet).
+            for end, shape in ((0, "s"), (-1, "^")):
+                ax.plot(
+                    curve.test_mse.iloc[end],
+                    curve.test_accuracy.iloc[end],
+                    shape,
+                    ms=7,
+                    mfc="none",
+                    color=line.get_color(),
                 )
+        lams = part.lam.sort_values()
+        for lam, shape in ((lams.iloc[0], "s"), (lams.iloc[-1], "^")):
+            ax.plot([], [], shape, mfc="none", color="k", label=f"λ = {lam:g}")
         ax.set_xscale("log")
         ax.set_xlabel("test MSE per pixel (log; lower is better)")
         ax.set_title(_title(dataset, arch, complexity), fontsize=9)
