@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import itertools
 import math
 import os
@@ -277,13 +278,14 @@ class Run:
     lam: float
     seed: int
 
-    @property
+    # cached: planning the paper config asks for each run's name ~80 times
+    @functools.cached_property
     def group(self) -> str:
         """Runs that may share a bundle: same data, architecture and model size."""
         mask = f"_m{format_lam(self.mask_ratio)}" if self.arch == "vit" else ""
         return f"{self.dataset}/{self.arch}/z{self.latent_dim}_c{self.complexity}{mask}"
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """Readable path of the run below `<results_dir>/runs/`."""
         return f"{self.group}/lam{format_lam(self.lam)}_s{self.seed}"

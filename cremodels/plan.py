@@ -152,6 +152,7 @@ class Plan:
         self.workflow_dir = Path(workflow_dir)
         self.results = Path(config["results_dir"])
         self.runs = expand_runs(config)
+        self._run_files: dict[tuple[Run, str], dict[str, str]] = {}
         finished = {
             run.name
             for run in self.runs
@@ -188,9 +189,14 @@ class Plan:
         return self.results / "runs" / run.name
 
     def run_files(self, run: Run, stage: str) -> dict[str, str]:
-        return {
-            key: str(self.run_dir(run) / name) for key, name in RUN_FILES[stage].items()
-        }
+        # cached: the rules ask for every run's files several times while planning
+        key = (run, stage)
+        if key not in self._run_files:
+            run_dir = self.run_dir(run)
+            self._run_files[key] = {
+                file: str(run_dir / name) for file, name in RUN_FILES[stage].items()
+            }
+        return dict(self._run_files[key])
 
     def bundle_files(self, bundle: Bundle, stage: str) -> dict[str, dict[str, str]]:
         """Output paths of a bundle's stage: run name -> file key -> path."""
