@@ -75,7 +75,7 @@ def reading(path):
     """Turn a failure to parse `path` into an error that names it and the fix."""
     try:
         yield
-    except FileNotFoundError:
+    except (FileNotFoundError, MemoryError):  # missing or too big is not damaged
         raise
     except Exception as err:
         raise DamagedFileError(
