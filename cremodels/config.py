@@ -173,8 +173,11 @@ def _normalise_paths(config: dict) -> None:
     so the paths the plan builds, the paths rules declare and the input paths
     Snakemake recorded always match; refuse a path that runs through a file."""
     problems = []
-    for key, section in (("results_dir", config), ("data.root", config["data"])):
-        name = key.rsplit(".", 1)[-1]
+    places = (
+        ("results_dir", config, "results_dir"),
+        ("data.root", config["data"], "root"),
+    )
+    for key, section, name in places:
         path = os.path.normpath(section[name])
         if os.path.isabs(path) and _is_below(path, os.getcwd()):
             path = os.path.relpath(path)

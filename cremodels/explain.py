@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import sys
 from pathlib import Path
 
 import yaml
 
 from cremodels.config import ConfigError, validate_config
+from cremodels.io import read_json
 from cremodels.plan import Plan, PlanError
 
 RECORDS = {
@@ -86,7 +86,7 @@ def explain(plan: Plan, stages=tuple(RECORDS), pattern: str = "*") -> list[str]:
                 if not record.is_file():
                     lines.append(f"{run.name} {stage}: not run yet")
                     continue
-                saved = json.loads(record.read_text())
+                saved = read_json(record)
                 recorded = saved.get("fingerprint_parts")
                 if not recorded:
                     lines.append(f"{run.name} {stage}: no fingerprint recorded")

@@ -153,6 +153,7 @@ class Plan:
         self.results = Path(config["results_dir"])
         self.runs = expand_runs(config)
         self._run_files: dict[tuple[Run, str], dict[str, str]] = {}
+        self._prepared: dict[str, str] = {}
         finished = {
             run.name
             for run in self.runs
@@ -176,14 +177,15 @@ class Plan:
         with different splits never overwrite each other's, and changed preparation
         code makes a new file rather than re-making this one under training that
         reads it as `ancient` (see rules/train.smk)."""
-        identity = {
-            "data": self.data_identity(dataset),
-            "code": self.code("prepare_data.py"),
-        }
-        digest = settings_digest(identity)[:8]
-        return str(
-            Path(self.config["data"]["root"]) / "prepared" / f"{dataset}-{digest}.pt"
-        )
+        if dataset not in self._prepared:  # every bundle's rules ask
+            identity = {
+                "data": self.data_identity(dataset),
+                "code": self.code("prepare_data.py"),
+            }
+            digest = settings_digest(identity)[:8]
+            root = Path(self.config["data"]["root"])
+            self._prepared[dataset] = str(root / "prepared" / f"{dataset}-{digest}.pt")
+        return self._prepared[dataset]
 
     def run_dir(self, run: Run) -> Path:
         return self.results / "runs" / run.name
