@@ -1,5 +1,5 @@
-# Helpers of every rule file: the validated config, the plan of runs and bundles,
-# and the target list. Rule files hold rules only.
+# Helpers shared by the rule files (the validated config, the plan of runs and
+# bundles, the target list); the rule files hold rules only.
 
 import sys
 from pathlib import Path
